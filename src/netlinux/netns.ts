@@ -1,0 +1,73 @@
+/**
+ * The one place that knows how podwire code enters another network namespace.
+ *
+ * Node has no setns(2), and a thread-per-namespace trick is impossible in a single-threaded runtime, so podwire
+ * never switches the namespace of its own process. Instead every namespaced action is a child process started
+ * with `nsenter --net=<path>`: commands (`ip`, `iptables-restore`, `conntrack`, `sysctl`) and, when a
+ * long-lived listener is needed inside a namespace, a node process. nsenter (util-linux) is used rather than
+ * `ip netns exec` because it neither remounts /sys nor bind-mounts /etc/netns files, so it is cheaper and
+ * behaves the same for named (`/run/netns/NAME`) and pid-based (`/proc/PID/ns/net`) namespaces.
+ */
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { type RunOptions, type RunResult, run } from "./exec.js";
+
+const NETNS_DIR = "/run/netns";
+
+/** A namespace reference: a name under /run/netns, or an absolute path to a netns file. `null` = current. */
+export type NetnsRef = string | null;
+
+export function netnsPath(ns: string): string {
+  return ns.startsWith("/") ? ns : `${NETNS_DIR}/${ns}`;
+}
+
+function wrap(ns: NetnsRef, file: string, args: string[]): [string, string[]] {
+  if (ns === null) return [file, args];
+  return ["nsenter", [`--net=${netnsPath(ns)}`, "--", file, ...args]];
+}
+
+/** Runs a command inside a network namespace and collects its output. */
+export function runIn(ns: NetnsRef, file: string, args: string[], opts?: RunOptions): Promise<RunResult> {
+  const [f, a] = wrap(ns, file, args);
+  return run(f, a, opts);
+}
+
+/** Starts a long-lived process inside a network namespace (e.g. a test backend or a daemon). */
+export function spawnIn(ns: NetnsRef, file: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+  const [f, a] = wrap(ns, file, args);
+  return spawn(f, a, opts);
+}
+
+/** Runs `ip …` in a namespace. */
+export function ip(ns: NetnsRef, ...args: string[]): Promise<RunResult> {
+  return runIn(ns, "ip", args);
+}
+
+/** Creates a named network namespace with loopback up. */
+export async function addNetns(name: string): Promise<void> {
+  await run("ip", ["netns", "add", name]);
+  await ip(name, "link", "set", "lo", "up");
+}
+
+/** Deletes a named network namespace; missing is fine (idempotent). */
+export async function delNetns(name: string): Promise<void> {
+  if (!existsSync(netnsPath(name))) return;
+  await run("ip", ["netns", "delete", name], { check: false });
+}
+
+/** Names of the namespaces under /run/netns that start with the prefix. */
+export function listNetns(prefix = ""): string[] {
+  if (!existsSync(NETNS_DIR)) return [];
+  return readdirSync(NETNS_DIR).filter((n) => n.startsWith(prefix));
+}
+
+/** Deletes every named namespace with the prefix (cleanup after a crash or a failed test). */
+export async function delNetnsByPrefix(prefix: string): Promise<void> {
+  if (!prefix) throw new Error("refusing to delete namespaces with an empty prefix");
+  for (const n of listNetns(prefix)) await delNetns(n);
+}
+
+/** Sets a sysctl inside a namespace (`net.ipv4.ip_forward=1`). */
+export async function sysctl(ns: NetnsRef, key: string, value: string): Promise<void> {
+  await runIn(ns, "sysctl", ["-q", "-w", `${key}=${value}`]);
+}
