@@ -71,3 +71,39 @@ export async function delNetnsByPrefix(prefix: string): Promise<void> {
 export async function sysctl(ns: NetnsRef, key: string, value: string): Promise<void> {
   await runIn(ns, "sysctl", ["-q", "-w", `${key}=${value}`]);
 }
+
+/**
+ * Kubelet addition: join several namespaces of a running process (a pod's pause process holds the pod's net, UTS
+ * and mount namespaces; the mount namespace carries the pod's bind-mounted /etc/resolv.conf and /etc/hosts).
+ * `wd` is the working directory inside the joined mount namespace (nsenter --wd).
+ */
+export type NsKind = "net" | "uts" | "mount" | "ipc";
+
+function wrapProcess(pid: number, kinds: readonly NsKind[], file: string, args: string[], wd?: string): [string, string[]] {
+  const flags = kinds.map((k) => `--${k}`);
+  return ["nsenter", [`--target=${pid}`, ...flags, ...(wd ? [`--wd=${wd}`] : []), "--", file, ...args]];
+}
+
+/** Starts a process inside the namespaces of process `pid`. */
+export function spawnInProcess(
+  pid: number,
+  kinds: readonly NsKind[],
+  file: string,
+  args: string[],
+  opts: SpawnOptions & { wd?: string } = {},
+): ChildProcess {
+  const [f, a] = wrapProcess(pid, kinds, file, args, opts.wd);
+  return spawn(f, a, opts);
+}
+
+/** Runs a command inside the namespaces of process `pid` and collects its output. */
+export function runInProcess(
+  pid: number,
+  kinds: readonly NsKind[],
+  file: string,
+  args: string[],
+  opts: RunOptions & { wd?: string } = {},
+): Promise<RunResult> {
+  const [f, a] = wrapProcess(pid, kinds, file, args, opts.wd);
+  return run(f, a, opts);
+}
