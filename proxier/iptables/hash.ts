@@ -1,0 +1,82 @@
+/**
+ * kube-proxy's chain-name hashing (pkg/proxy/iptables/proxier.go `portProtoHash`, `servicePortEndpointChainName`).
+ *
+ * suffix = first 16 chars of base32(sha256(servicePortName + lower-case protocol [+ endpoint])), RFC 4648 alphabet.
+ * servicePortName is `ns/name:portName` (or `ns/name` for an unnamed port); endpoint is `ip:port` (`[ip]:port` for IPv6).
+ *
+ * @example servicePortChainName("ns1/svc1:p80", "tcp") === "KUBE-SVC-XPGD46QRK7WJZT7O"
+ */
+import { createHash } from "node:crypto";
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** RFC 4648 base32 (Go's base32.StdEncoding) without padding; callers only ever take a prefix. */
+export function base32(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function hash16(s: string): string {
+  return base32(createHash("sha256").update(s).digest()).slice(0, 16);
+}
+
+/** The 16-character hash shared by a service port's SVC/SVL/EXT/FW chains. */
+export function portProtoHash(servicePortName: string, protocol: string): string {
+  return hash16(servicePortName + protocol.toLowerCase());
+}
+
+export const ChainPrefix = {
+  cluster: "KUBE-SVC-",
+  local: "KUBE-SVL-",
+  external: "KUBE-EXT-",
+  firewall: "KUBE-FW-",
+  endpoint: "KUBE-SEP-",
+} as const;
+
+/** KUBE-SVC-<hash>: the "Cluster" traffic-policy dispatcher of a service port. */
+export function servicePortChainName(servicePortName: string, protocol: string): string {
+  return ChainPrefix.cluster + portProtoHash(servicePortName, protocol);
+}
+
+/** KUBE-SVL-<hash>: the "Local" traffic-policy dispatcher of a service port. */
+export function serviceLocalChainName(servicePortName: string, protocol: string): string {
+  return ChainPrefix.local + portProtoHash(servicePortName, protocol);
+}
+
+/** KUBE-EXT-<hash>: entry for external traffic (NodePort, externalIPs, LB IPs). */
+export function externalChainName(servicePortName: string, protocol: string): string {
+  return ChainPrefix.external + portProtoHash(servicePortName, protocol);
+}
+
+/** KUBE-FW-<hash>: loadBalancerSourceRanges filter. */
+export function firewallChainName(servicePortName: string, protocol: string): string {
+  return ChainPrefix.firewall + portProtoHash(servicePortName, protocol);
+}
+
+/** KUBE-SEP-<hash>: one endpoint of a service port (endpoint = `ip:port`, `[ip6]:port`). */
+export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
+  return ChainPrefix.endpoint + hash16(servicePortName + protocol.toLowerCase() + endpoint);
+}
+
+/** True for the per-service chains kube-proxy owns in the nat table (SVC, SVL, EXT, FW, SEP). */
+export function isServiceChainName(chain: string): boolean {
+  return (
+    chain.startsWith(ChainPrefix.cluster) ||
+    chain.startsWith(ChainPrefix.local) ||
+    chain.startsWith(ChainPrefix.external) ||
+    chain.startsWith(ChainPrefix.firewall) ||
+    chain.startsWith(ChainPrefix.endpoint)
+  );
+}

@@ -1,0 +1,289 @@
+/**
+ * From Kubernetes objects to kube-proxy's per-service-port view: which service ports exist for one IP family
+ * (pkg/proxy/serviceport.go, servicechangetracker.go), which endpoints each has (endpointslicecache.go), and which
+ * of them a node uses (topology.go `CategorizeEndpoints`). Pure; shared by the renderer, the sync loop (conntrack
+ * cleanup, health checks) and tests.
+ */
+import type { EndpointSlice, Service } from "../../src/api/index.js";
+import {
+  externalChainName,
+  firewallChainName,
+  endpointChainName,
+  serviceLocalChainName,
+  servicePortChainName,
+} from "./hash.js";
+import { type Family, joinHostPort, parseCIDR, parseIP } from "./ip.js";
+
+export type Proto = "tcp" | "udp" | "sctp";
+
+/** One port of one Service, as seen by a proxier of one IP family. */
+export interface ServicePortInfo {
+  /** `ns/name:portName`, or `ns/name` for an unnamed port (svcPortName.String()). */
+  name: string;
+  /** `ns/name`: the unit of change tracking. */
+  serviceKey: string;
+  portName: string;
+  protocol: Proto;
+  clusterIP: string;
+  port: number;
+  /** 0 = none */
+  nodePort: number;
+  externalIPs: string[];
+  /** status.loadBalancer.ingress IPs of this family, `ipMode: Proxy` excluded. */
+  loadBalancerVIPs: string[];
+  /** trimmed, family-filtered, normalised CIDRs. */
+  loadBalancerSourceRanges: string[];
+  /** 0 = none; only for type=LoadBalancer with externalTrafficPolicy=Local. */
+  healthCheckNodePort: number;
+  sessionAffinityClientIP: boolean;
+  stickyMaxAgeSeconds: number;
+  externalPolicyLocal: boolean;
+  internalPolicyLocal: boolean;
+  clusterChain: string;
+  localChain: string;
+  externalChain: string;
+  firewallChain: string;
+}
+
+/** One endpoint of one service port. */
+export interface EndpointInfo {
+  ip: string;
+  port: number;
+  /** `ip:port` / `[ip]:port` */
+  endpoint: string;
+  isLocal: boolean;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  /** KUBE-SEP-<hash> */
+  chain: string;
+}
+
+/** Map key joining a service port name and its protocol (kube's ServicePortName includes the protocol). */
+export function portKey(name: string, protocol: Proto): string {
+  return `${name}/${protocol}`;
+}
+
+export function externallyAccessible(sp: ServicePortInfo): boolean {
+  return sp.nodePort !== 0 || sp.loadBalancerVIPs.length > 0 || sp.externalIPs.length > 0;
+}
+/** The port ever sends traffic to "Cluster" endpoints (also for eTP=Local short-circuiting). */
+export function usesClusterEndpoints(sp: ServicePortInfo): boolean {
+  return !sp.internalPolicyLocal || externallyAccessible(sp);
+}
+export function usesLocalEndpoints(sp: ServicePortInfo): boolean {
+  return sp.internalPolicyLocal || (sp.externalPolicyLocal && externallyAccessible(sp));
+}
+
+function protoOf(p: string | undefined): Proto {
+  return (p ?? "TCP").toLowerCase() as Proto;
+}
+
+/** service.Spec clusterIP for the family (proxyutil.GetClusterIPByFamily); "" when none. */
+export function clusterIPForFamily(svc: Service, family: Family): string {
+  const spec = svc.spec ?? {};
+  if (!spec.ipFamilies || spec.ipFamilies.length === 0) {
+    const ip = spec.clusterIP ?? "";
+    if (ip === "" || ip === "None") return "";
+    const p = parseIP(ip);
+    return p && p.family === family ? p.text : "";
+  }
+  const idx = spec.ipFamilies.indexOf(family);
+  if (idx < 0) return "";
+  const ips = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []);
+  const ip = ips[idx];
+  if (!ip || ip === "None") return "";
+  return parseIP(ip)?.text ?? "";
+}
+
+function isExternallyAccessibleService(svc: Service): boolean {
+  const type = svc.spec?.type ?? "ClusterIP";
+  return (
+    type === "LoadBalancer" || type === "NodePort" || (type === "ClusterIP" && (svc.spec?.externalIPs?.length ?? 0) > 0)
+  );
+}
+
+/** Service ports a proxier of this family programs, keyed by portKey(). ExternalName and headless are skipped. */
+export function servicePortsFromServices(services: Iterable<Service>, family: Family): Map<string, ServicePortInfo> {
+  const out = new Map<string, ServicePortInfo>();
+  for (const svc of services) {
+    for (const sp of servicePortsOfService(svc, family)) out.set(portKey(sp.name, sp.protocol), sp);
+  }
+  return out;
+}
+
+/** The ServicePortInfos of one Service (empty when the proxier skips it). */
+export function servicePortsOfService(svc: Service, family: Family): ServicePortInfo[] {
+  const spec = svc.spec;
+  if (!spec || spec.type === "ExternalName") return [];
+  const clusterIP = clusterIPForFamily(svc, family);
+  if (clusterIP === "") return [];
+  const ns = svc.metadata.namespace ?? "default";
+  const serviceKey = `${ns}/${svc.metadata.name}`;
+  const externalPolicyLocal = isExternallyAccessibleService(svc) && spec.externalTrafficPolicy === "Local";
+  const internalPolicyLocal = spec.internalTrafficPolicy === "Local";
+  const sessionAffinityClientIP = spec.sessionAffinity === "ClientIP";
+  const stickyMaxAgeSeconds = sessionAffinityClientIP
+    ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800)
+    : 0;
+  const externalIPs: string[] = [];
+  for (const e of spec.externalIPs ?? []) {
+    const p = parseIP(e);
+    if (p && p.family === family) externalIPs.push(p.text);
+  }
+  const loadBalancerSourceRanges: string[] = [];
+  for (const r of spec.loadBalancerSourceRanges ?? []) {
+    const c = parseCIDR(r.trim());
+    if (c && c.family === family) loadBalancerSourceRanges.push(c.text);
+  }
+  const loadBalancerVIPs: string[] = [];
+  for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
+    if (!ing.ip || ing.ipMode === "Proxy") continue;
+    const p = parseIP(ing.ip);
+    if (p && p.family === family) loadBalancerVIPs.push(p.text);
+  }
+  const needsHealthCheck = spec.type === "LoadBalancer" && externalPolicyLocal;
+  const out: ServicePortInfo[] = [];
+  for (const port of spec.ports ?? []) {
+    const portName = port.name ?? "";
+    const name = portName ? `${serviceKey}:${portName}` : serviceKey;
+    const protocol = protoOf(port.protocol);
+    out.push({
+      name,
+      serviceKey,
+      portName,
+      protocol,
+      clusterIP,
+      port: port.port,
+      nodePort: port.nodePort ?? 0,
+      externalIPs,
+      loadBalancerVIPs,
+      loadBalancerSourceRanges,
+      healthCheckNodePort: needsHealthCheck ? (spec.healthCheckNodePort ?? 0) : 0,
+      sessionAffinityClientIP,
+      stickyMaxAgeSeconds,
+      externalPolicyLocal,
+      internalPolicyLocal,
+      clusterChain: servicePortChainName(name, protocol),
+      localChain: serviceLocalChainName(name, protocol),
+      externalChain: externalChainName(name, protocol),
+      firewallChain: firewallChainName(name, protocol),
+    });
+  }
+  return out;
+}
+
+/** `ns/name` of the Service an EndpointSlice belongs to, or null when it has no service-name label. */
+export function sliceServiceKey(slice: EndpointSlice): string | null {
+  const svc = slice.metadata.labels?.["kubernetes.io/service-name"];
+  if (!svc) return null;
+  return `${slice.metadata.namespace ?? "default"}/${svc}`;
+}
+
+/**
+ * Endpoints per service port (portKey), deduplicated by `ip:port` (a local copy wins) and sorted by that string,
+ * like kube-proxy's EndpointSliceCache. Endpoints of the other family are dropped.
+ */
+export function endpointsFromSlices(
+  slices: Iterable<EndpointSlice>,
+  family: Family,
+  nodeName: string,
+): Map<string, EndpointInfo[]> {
+  const sets = new Map<string, Map<string, EndpointInfo>>();
+  const sorted = [...slices].sort((a, b) => {
+    const ka = `${a.metadata.namespace ?? ""}/${a.metadata.name ?? ""}`;
+    const kb = `${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  for (const slice of sorted) {
+    const serviceKey = sliceServiceKey(slice);
+    if (!serviceKey) continue;
+    if (slice.addressType === "FQDN") continue;
+    for (const port of slice.ports ?? []) {
+      if (!port?.port) continue;
+      const portName = port.name ?? "";
+      const name = portName ? `${serviceKey}:${portName}` : serviceKey;
+      const protocol = protoOf(port.protocol);
+      const key = portKey(name, protocol);
+      let set = sets.get(key);
+      if (!set) sets.set(key, (set = new Map()));
+      for (const ep of slice.endpoints ?? []) {
+        if (!ep.addresses || ep.addresses.length === 0) continue;
+        const p = parseIP(ep.addresses[0]!);
+        if (!p || p.family !== family) continue;
+        const c = ep.conditions ?? {};
+        const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+        const endpoint = joinHostPort(p.text, port.port);
+        if (set.has(endpoint) && !isLocal) continue;
+        set.set(endpoint, {
+          ip: p.text,
+          port: port.port,
+          endpoint,
+          isLocal,
+          ready: c.ready === undefined || c.ready === null || c.ready === true,
+          serving: c.serving === undefined || c.serving === null || c.serving === true,
+          terminating: c.terminating === true,
+          chain: endpointChainName(name, protocol, endpoint),
+        });
+      }
+    }
+  }
+  const out = new Map<string, EndpointInfo[]>();
+  for (const [key, set] of sets) {
+    const list = [...set.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
+    out.set(key, list);
+  }
+  return out;
+}
+
+export interface CategorizedEndpoints {
+  clusterEndpoints: EndpointInfo[];
+  localEndpoints: EndpointInfo[];
+  allReachableEndpoints: EndpointInfo[];
+  hasAnyEndpoints: boolean;
+}
+
+/** kube-proxy's CategorizeEndpoints (without topology hints). */
+export function categorizeEndpoints(endpoints: EndpointInfo[], sp: ServicePortInfo): CategorizedEndpoints {
+  let clusterEndpoints: EndpointInfo[] = [];
+  let localEndpoints: EndpointInfo[] = [];
+  let hasAnyEndpoints = false;
+  let useServingTerminating = false;
+  if (usesClusterEndpoints(sp)) {
+    clusterEndpoints = endpoints.filter((e) => e.ready);
+    if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter((e) => e.serving && e.terminating);
+    if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
+  }
+  if (!usesLocalEndpoints(sp)) {
+    return { clusterEndpoints, localEndpoints, allReachableEndpoints: clusterEndpoints, hasAnyEndpoints };
+  }
+  let hasLocalReady = false;
+  let hasLocalServingTerminating = false;
+  for (const e of endpoints) {
+    if (e.ready) {
+      hasAnyEndpoints = true;
+      if (e.isLocal) hasLocalReady = true;
+    } else if (e.serving && e.terminating) {
+      hasAnyEndpoints = true;
+      if (e.isLocal) hasLocalServingTerminating = true;
+    }
+  }
+  if (hasLocalReady) localEndpoints = endpoints.filter((e) => e.isLocal && e.ready);
+  else if (hasLocalServingTerminating) {
+    useServingTerminating = true;
+    localEndpoints = endpoints.filter((e) => e.isLocal && e.serving && e.terminating);
+  }
+  if (!usesClusterEndpoints(sp)) {
+    return { clusterEndpoints, localEndpoints, allReachableEndpoints: localEndpoints, hasAnyEndpoints };
+  }
+  if (!useServingTerminating) {
+    return { clusterEndpoints, localEndpoints, allReachableEndpoints: clusterEndpoints, hasAnyEndpoints };
+  }
+  const merged = new Map<string, EndpointInfo>();
+  for (const e of clusterEndpoints) merged.set(e.endpoint, e);
+  for (const e of localEndpoints) merged.set(e.endpoint, e);
+  const allReachableEndpoints = [...merged.values()].sort((a, b) =>
+    a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0,
+  );
+  return { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints };
+}
