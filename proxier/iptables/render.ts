@@ -23,7 +23,7 @@
  */
 import type { EndpointSlice, Service } from "../../src/api/index.js";
 import { isServiceChainName } from "./hash.js";
-import { type Family, cidrContains, parseCIDR, parseIP } from "./ip.js";
+import { type Family, type ParsedIP, cidrContains, parseCIDR, parseIP } from "./ip.js";
 import {
   type EndpointInfo,
   type ServicePortInfo,
@@ -179,7 +179,7 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   const mark = opts.masqueradeMark ?? masqueradeMarkFor(opts.masqueradeBit ?? 14);
   const nfacct = opts.nfacct ?? {};
 
-  const nodeIPs = input.node.ips.map((s) => parseIP(s)).filter((p) => p !== null && p.family === family);
+  const nodeIPs = input.node.ips.map((s) => parseIP(s)).filter((p): p is ParsedIP => p !== null && p.family === family);
   const nodeIP = nodeIPs[0] ?? null;
 
   // Local traffic detector (NewDetectLocalByCIDR); absent → not implemented.
@@ -517,7 +517,7 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   } else {
     const local = (opts.localAddresses ?? [...input.node.ips, isIPv6 ? "::1" : "127.0.0.1"])
       .map((s) => parseIP(s))
-      .filter((a) => a !== null && a.family === family);
+      .filter((a): a is ParsedIP => a !== null && a.family === family);
     const matched = new Set<string>();
     for (const a of local) if (npa.cidrs.some((c) => cidrContains(c, a))) matched.add(a.text);
     for (const ip of [...matched].sort()) {
