@@ -1,0 +1,399 @@
+/**
+ * One pod's lifecycle on this node: sandbox (netns + CNI + pause), containers as processes with restartPolicy and
+ * back-off, probes driving readiness and liveness restarts, graceful termination. It reports every change through
+ * `deps.changed`; the kubelet turns the worker's view into a PodStatus and writes it (debounced).
+ */
+import { join } from "node:path";
+import type { Container, Pod, Service } from "../api/core.js";
+import { resolveImage } from "../images/catalog.js";
+import { type BackoffPolicy, RestartBackoff, shouldRestart } from "./backoff.js";
+import { containerEnv, expandArgv, type KeyLookup } from "./envvars.js";
+import type { PodNetwork, PodNetworkRef } from "./network.js";
+import type { ContainerView, PodView } from "./podstatus.js";
+import { applyOutcome, initialProbeState, type ProbeState, runProbe } from "./probes.js";
+import { type DnsSettings, formatResolvConf, podHostsFile, podResolvConf } from "./resolvconf.js";
+import { type ContainerProcess, type PodRuntime, type Sandbox, signalNumber } from "./runtime.js";
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface PodWorkerDeps {
+  runtime: PodRuntime;
+  network: PodNetwork;
+  services(): readonly Service[];
+  lookup: KeyLookup;
+  dns: DnsSettings;
+  hostIP: string;
+  rootDir: string;
+  netnsPrefix: string;
+  backoff: BackoffPolicy;
+  /** Delay between sandbox creation attempts (CNI may say "try again later" until the overlay is up). */
+  sandboxRetryMs: number;
+  log: Logger;
+  changed(w: PodWorker): void;
+}
+
+interface ContainerRun {
+  spec: Container;
+  image: string;
+  proc?: ContainerProcess;
+  restartCount: number;
+  state: ContainerView["state"];
+  last?: ContainerView["last"];
+  started: boolean;
+  ready: boolean;
+  willRestart: boolean;
+  startedAtMs: number;
+  backoff: RestartBackoff;
+  timers: NodeJS.Timeout[];
+  readiness: ProbeState;
+  liveness: ProbeState;
+  env: Record<string, string>;
+  /** Why the kubelet killed it (liveness), reported as the terminated message. */
+  killMessage?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+export class PodWorker {
+  pod: Pod;
+  sandbox: Sandbox | null = null;
+  podIPs: string[] = [];
+  readonly containers = new Map<string, ContainerRun>();
+  sandboxError: { reason: string; message: string } | undefined;
+  terminating = false;
+  terminated = false;
+  readonly startTime = nowIso();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private netRef: PodNetworkRef | null = null;
+
+  constructor(
+    pod: Pod,
+    private readonly deps: PodWorkerDeps,
+  ) {
+    this.pod = pod;
+    for (const c of pod.spec.containers) {
+      this.containers.set(c.name, {
+        spec: c,
+        image: c.image ?? "",
+        restartCount: 0,
+        state: { kind: "waiting", reason: "ContainerCreating" },
+        started: false,
+        ready: false,
+        willRestart: true,
+        startedAtMs: 0,
+        backoff: new RestartBackoff(deps.backoff),
+        timers: [],
+        readiness: initialProbeState("readiness"),
+        liveness: initialProbeState("liveness"),
+        env: {},
+      });
+    }
+  }
+
+  get uid(): string {
+    return this.pod.metadata.uid ?? "";
+  }
+
+  get key(): string {
+    return `${this.pod.metadata.namespace ?? "default"}/${this.pod.metadata.name ?? ""}`;
+  }
+
+  get netnsName(): string | null {
+    return this.pod.spec.hostNetwork ? null : `${this.deps.netnsPrefix}${this.uid.replace(/-/g, "").slice(0, 12)}`;
+  }
+
+  view(): PodView {
+    const v: PodView = {
+      podIPs: this.pod.spec.hostNetwork ? [this.deps.hostIP] : this.podIPs,
+      hostIP: this.deps.hostIP,
+      startTime: this.startTime,
+      terminating: this.terminating,
+      containers: [...this.containers.values()].map((c) => {
+        const cv: ContainerView = {
+          name: c.spec.name,
+          image: c.image,
+          restartCount: c.restartCount,
+          ready: c.ready,
+          started: c.started,
+          state: c.state,
+          willRestart: c.willRestart,
+        };
+        if (c.last) cv.last = c.last;
+        if (c.proc) cv.containerID = `${this.uid}-${c.spec.name}-${c.restartCount}`;
+        return cv;
+      }),
+    };
+    if (this.sandboxError) v.sandboxError = this.sandboxError;
+    return v;
+  }
+
+  /** Creates the sandbox and starts the containers; retries sandbox failures until the pod goes away. */
+  async start(): Promise<void> {
+    try {
+      await this.createSandbox();
+      this.sandboxError = undefined;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.sandboxError = { reason: "FailedCreatePodSandBox", message };
+      for (const c of this.containers.values()) c.state = { kind: "waiting", reason: "ContainerCreating", message };
+      this.deps.log.warn({ pod: this.key, err: message }, "pod sandbox creation failed; retrying");
+      this.deps.changed(this);
+      await this.cleanupSandbox();
+      if (!this.terminating) this.retryTimer = setTimeout(() => void this.start(), this.deps.sandboxRetryMs);
+      return;
+    }
+    if (this.terminating) return;
+    for (const c of this.containers.values()) this.startContainer(c);
+    this.deps.changed(this);
+  }
+
+  private async createSandbox(): Promise<void> {
+    const ns = this.netnsName;
+    const dir = join(this.deps.rootDir, "pods", this.uid);
+    const name = this.pod.metadata.name ?? "pod";
+    const hostname = this.pod.spec.hostname ?? name;
+    if (ns) {
+      await this.deps.runtime.createNetns(ns);
+      this.netRef = {
+        uid: this.uid,
+        namespace: this.pod.metadata.namespace ?? "default",
+        name,
+        netnsPath: `/run/netns/${ns}`,
+        ifname: "eth0",
+      };
+      const r = await this.deps.network.setUp(this.netRef);
+      this.podIPs = r.ips;
+    }
+    const resolv = formatResolvConf(podResolvConf(this.pod, this.deps.dns));
+    const ips = ns ? this.podIPs : [this.deps.hostIP];
+    const sub = this.pod.spec.subdomain;
+    const fqdn = sub
+      ? `${hostname}.${sub}.${this.pod.metadata.namespace ?? "default"}.svc.${this.deps.dns.clusterDomain}`
+      : undefined;
+    this.sandbox = await this.deps.runtime.startSandbox(
+      { uid: this.uid, hostname, netns: ns, dir },
+      resolv,
+      podHostsFile(hostname, ips, fqdn),
+    );
+    this.deps.log.info({ pod: this.key, ips: this.podIPs, netns: ns }, "pod sandbox ready");
+  }
+
+  private async cleanupSandbox(): Promise<void> {
+    try {
+      if (this.netRef) await this.deps.network.tearDown(this.netRef);
+    } catch (e) {
+      this.deps.log.warn({ pod: this.key, err: (e as Error).message }, "network teardown failed");
+    }
+    try {
+      if (this.sandbox) await this.deps.runtime.removeSandbox(this.sandbox);
+      else if (this.netnsName) await this.deps.runtime.removeLeftover(this.netnsName);
+    } catch (e) {
+      this.deps.log.warn({ pod: this.key, err: (e as Error).message }, "sandbox removal failed");
+    }
+    this.sandbox = null;
+  }
+
+  private startContainer(c: ContainerRun): void {
+    const sb = this.sandbox;
+    if (!sb || this.terminating) return;
+    const img = resolveImage(c.spec);
+    if (!img.ok) {
+      c.state = { kind: "waiting", reason: img.reason, message: img.message };
+      c.willRestart = false;
+      this.deps.log.warn({ pod: this.key, container: c.spec.name, err: img.message }, "image not runnable");
+      return;
+    }
+    let envMap: Map<string, string>;
+    try {
+      envMap = containerEnv(
+        this.pod,
+        c.spec,
+        this.deps.services(),
+        { podIP: this.view().podIPs[0] ?? "", hostIP: this.deps.hostIP },
+        this.deps.lookup,
+      );
+    } catch (e) {
+      c.state = { kind: "waiting", reason: "CreateContainerConfigError", message: (e as Error).message };
+      return;
+    }
+    const env: Record<string, string> = {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOSTNAME: this.pod.spec.hostname ?? this.pod.metadata.name ?? "",
+      HOME: "/root",
+    };
+    for (const [k, v] of envMap) env[k] = v;
+    c.env = env;
+    const args = img.builtin
+      ? [img.args[0] ?? "", ...expandArgv(img.args.slice(1), envMap)]
+      : expandArgv(img.args, envMap);
+    const file = img.builtin ? img.file : (expandArgv([img.file], envMap)[0] ?? "");
+    const logPath = join(sb.dir, c.spec.name, `${c.restartCount}.log`);
+    const start: Parameters<PodRuntime["startContainer"]>[1] = { file, args, env, logPath };
+    if (c.spec.workingDir) start.workingDir = c.spec.workingDir;
+    const proc = this.deps.runtime.startContainer(sb, start);
+    c.proc = proc;
+    c.startedAtMs = Date.now();
+    c.state = { kind: "running", startedAt: nowIso() };
+    c.started = true;
+    c.ready = !c.spec.readinessProbe;
+    c.readiness = initialProbeState("readiness");
+    c.liveness = initialProbeState("liveness");
+    c.killMessage = undefined;
+    this.deps.log.info(
+      { pod: this.key, container: c.spec.name, pid: proc.pid, restart: c.restartCount },
+      "container started",
+    );
+    this.startProbes(c, proc);
+    void proc.exited.then((r) => this.onExit(c, proc, r.code, r.signal));
+  }
+
+  private onExit(c: ContainerRun, proc: ContainerProcess, code: number, signal: NodeJS.Signals | null): void {
+    if (c.proc !== proc) return;
+    for (const t of c.timers) clearTimeout(t);
+    c.timers = [];
+    c.proc = undefined;
+    const finishedAt = nowIso();
+    const startedAt = c.state.kind === "running" ? c.state.startedAt : undefined;
+    const reason = code === 0 ? "Completed" : "Error";
+    c.state = {
+      kind: "terminated",
+      exitCode: code,
+      reason,
+      finishedAt,
+      ...(signal ? { signal: signalNumber(signal) } : {}),
+      ...(c.killMessage ? { message: c.killMessage } : {}),
+      ...(startedAt ? { startedAt } : {}),
+    };
+    c.ready = false;
+    this.deps.log.info({ pod: this.key, container: c.spec.name, code, signal }, "container exited");
+    if (this.terminating) {
+      this.deps.changed(this);
+      return;
+    }
+    c.willRestart = shouldRestart(this.pod.spec.restartPolicy, code) || !!c.killMessage;
+    if (c.willRestart) {
+      const ranFor = Date.now() - c.startedAtMs;
+      const delay = c.restartCount === 0 && !c.last ? 0 : c.backoff.next(ranFor);
+      c.last = { exitCode: code, reason, finishedAt, ...(startedAt ? { startedAt } : {}) };
+      if (delay > 0)
+        c.state = {
+          kind: "waiting",
+          reason: "CrashLoopBackOff",
+          message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.spec.name} pod=${this.pod.metadata.name}`,
+        };
+      const t = setTimeout(() => {
+        c.restartCount++;
+        this.startContainer(c);
+        this.deps.changed(this);
+      }, delay);
+      c.timers.push(t);
+    }
+    this.deps.changed(this);
+  }
+
+  private startProbes(c: ContainerRun, proc: ContainerProcess): void {
+    const schedule = (kind: "readiness" | "liveness") => {
+      const probe = kind === "readiness" ? c.spec.readinessProbe : c.spec.livenessProbe;
+      if (!probe) return;
+      const period = (probe.periodSeconds ?? 10) * 1000;
+      const tick = async () => {
+        if (c.proc !== proc || this.terminating) return;
+        const podIP = this.view().podIPs[0] ?? "127.0.0.1";
+        const sb = this.sandbox;
+        const outcome = await runProbe(probe, c.spec, podIP, (argv, timeoutMs) =>
+          sb
+            ? this.deps.runtime
+                .exec(sb, argv, c.env, timeoutMs)
+                .then((r) => ({ code: r.code, output: r.stdout + r.stderr }))
+            : Promise.resolve({ code: 1, output: "no sandbox" }),
+        );
+        if (c.proc !== proc || this.terminating) return;
+        if (kind === "readiness") {
+          const before = c.readiness.result;
+          c.readiness = applyOutcome(c.readiness, outcome, probe);
+          c.ready = c.readiness.result;
+          if (before !== c.readiness.result) {
+            this.deps.log.info(
+              { pod: this.key, container: c.spec.name, ready: c.ready, msg: c.readiness.lastMessage },
+              "readiness changed",
+            );
+            this.deps.changed(this);
+          }
+        } else {
+          c.liveness = applyOutcome(c.liveness, outcome, probe);
+          if (!c.liveness.result) {
+            c.killMessage = `Container ${c.spec.name} failed liveness probe, will be restarted: ${c.liveness.lastMessage}`;
+            this.deps.log.info(
+              { pod: this.key, container: c.spec.name, msg: c.liveness.lastMessage },
+              "liveness failed; restarting",
+            );
+            void this.killContainer(
+              c,
+              proc,
+              probe.terminationGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30,
+            );
+            return;
+          }
+        }
+        c.timers.push(setTimeout(() => void tick(), period));
+      };
+      c.timers.push(setTimeout(() => void tick(), (probe.initialDelaySeconds ?? 0) * 1000));
+    };
+    schedule("readiness");
+    schedule("liveness");
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */
+  private async killContainer(c: ContainerRun, proc: ContainerProcess, graceSeconds: number): Promise<void> {
+    this.deps.runtime.kill(proc.pid, "SIGTERM");
+    const gone = await Promise.race([
+      proc.exited.then(() => true),
+      sleep(Math.max(0, graceSeconds) * 1000).then(() => false),
+    ]);
+    if (!gone) {
+      this.deps.runtime.kill(proc.pid, "SIGKILL");
+      await proc.exited;
+    }
+    void c;
+  }
+
+  /** Stops every container (grace period, then SIGKILL), tears the network and sandbox down. Idempotent. */
+  async terminate(graceSeconds: number): Promise<void> {
+    if (this.terminated) return;
+    const first = !this.terminating;
+    this.terminating = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (!first) return;
+    for (const c of this.containers.values()) {
+      for (const t of c.timers) clearTimeout(t);
+      c.timers = [];
+      c.ready = false;
+    }
+    this.deps.changed(this);
+    await Promise.all(
+      [...this.containers.values()].map((c) =>
+        c.proc ? this.killContainer(c, c.proc, graceSeconds) : Promise.resolve(),
+      ),
+    );
+    await this.cleanupSandbox();
+    this.terminated = true;
+    this.deps.log.info({ pod: this.key }, "pod terminated");
+  }
+
+  /** The pod object changed (labels, deletion); spec changes other than these are immutable in Kubernetes. */
+  update(pod: Pod): void {
+    this.pod = pod;
+  }
+
+  /** The running container of a name (for logs/exec). */
+  container(name: string | undefined): ContainerRun | undefined {
+    if (!name) return this.containers.values().next().value;
+    return this.containers.get(name);
+  }
+}

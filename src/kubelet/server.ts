@@ -1,0 +1,193 @@
+/**
+ * The kubelet's own HTTP server (on the node's address, port 10250 by default): what the apiserver proxies
+ * `pods/log` and `pods/exec` to.
+ *   GET /healthz
+ *   GET /pods                                        PodList of this node's pods
+ *   GET /containerLogs/{ns}/{pod}/{container}?tailLines=N&previous=true&follow=true
+ *   GET /exec/{ns}/{pod}/{container}?command=…&command=…&stdin=1&stdout=1&stderr=1&tty=0   (websocket upgrade,
+ *       subprotocols v5.channel.k8s.io / v4.channel.k8s.io / channel.k8s.io, as kubectl speaks them)
+ *   POST /exec/{ns}/{pod}/{container}?command=…      plain fallback: runs to completion, answers stdout+stderr,
+ *       exit code in the X-Exit-Code header.
+ * Plain HTTP (no TLS): the sandbox's apiserver reaches it over the node underlay only.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createReadStream, existsSync, readFileSync, statSync, watch } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+
+export interface ExecTarget {
+  /** Starts argv in the container's namespaces with its env; stdio are pipes. */
+  spawn(argv: string[], tty: boolean): ChildProcess;
+}
+
+export interface KubeletHttpBackend {
+  podList(): unknown;
+  /** Log file of a container (current run, or the previous one); undefined = no such pod/container. */
+  logPath(ns: string, pod: string, container: string | undefined, previous: boolean): string | undefined | null;
+  execTarget(ns: string, pod: string, container: string | undefined): ExecTarget | undefined;
+}
+
+function send(res: ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
+  res.writeHead(code, { "content-type": type });
+  res.end(body);
+}
+
+function tail(text: string, n: number): string {
+  const lines = text.split("\n");
+  const last = lines[lines.length - 1] === "" ? lines.slice(0, -1) : lines;
+  return last
+    .slice(Math.max(0, last.length - n))
+    .map((l) => `${l}\n`)
+    .join("");
+}
+
+function serveLogs(res: ServerResponse, path: string, q: URLSearchParams): void {
+  const tailLines = q.get("tailLines");
+  const follow = q.get("follow") === "true";
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+  if (!existsSync(path)) {
+    res.end();
+    return;
+  }
+  let offset = 0;
+  if (tailLines !== null && /^\d+$/.test(tailLines)) {
+    const text = readFileSync(path, "utf8");
+    res.write(tail(text, Number(tailLines)));
+    offset = Buffer.byteLength(text);
+  } else {
+    const text = readFileSync(path);
+    res.write(text);
+    offset = text.length;
+  }
+  if (!follow) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const pump = () => {
+    const size = statSync(path).size;
+    if (size <= offset) return;
+    const s = createReadStream(path, { start: offset, end: size - 1 });
+    offset = size;
+    s.pipe(res, { end: false });
+  };
+  const w = watch(path, () => pump());
+  const timer = setInterval(pump, 1000);
+  res.on("close", () => {
+    w.close();
+    clearInterval(timer);
+  });
+}
+
+const EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"];
+
+function exitStatus(code: number): string {
+  if (code === 0) return JSON.stringify({ metadata: {}, status: "Success" });
+  return JSON.stringify({
+    metadata: {},
+    status: "Failure",
+    message: `command terminated with non-zero exit code: error executing command, exit status ${code}`,
+    reason: "NonZeroExitCode",
+    details: { causes: [{ reason: "ExitCode", message: String(code) }] },
+  });
+}
+
+/** Runs one exec session over a channel websocket (channel byte first: 0 stdin, 1 stdout, 2 stderr, 3 status, 255 close). */
+function execSession(ws: WebSocket, child: ChildProcess, v5: boolean): void {
+  const frame = (ch: number, data: Buffer | string) => {
+    if (ws.readyState !== ws.OPEN) return;
+    const b = typeof data === "string" ? Buffer.from(data) : data;
+    ws.send(Buffer.concat([Buffer.from([ch]), b]));
+  };
+  child.stdout?.on("data", (d: Buffer) => frame(1, d));
+  child.stderr?.on("data", (d: Buffer) => frame(2, d));
+  ws.on("message", (m: Buffer) => {
+    const data = Buffer.isBuffer(m) ? m : Buffer.from(m as ArrayBuffer);
+    if (data.length === 0) return;
+    const ch = data[0];
+    if (ch === 0) child.stdin?.write(data.subarray(1));
+    else if (v5 && ch === 255 && data[1] === 0) child.stdin?.end();
+  });
+  ws.on("close", () => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  child.on("close", (code) => {
+    frame(3, exitStatus(code ?? 1));
+    ws.close(1000);
+  });
+  child.on("error", (e) => {
+    frame(3, JSON.stringify({ metadata: {}, status: "Failure", message: e.message, reason: "InternalError" }));
+    ws.close(1000);
+  });
+}
+
+export function startKubeletServer(backend: KubeletHttpBackend, host: string, port: number): Promise<Server> {
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
+  });
+  const parseExec = (url: URL) => {
+    const m = /^\/exec\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (!m) return undefined;
+    return {
+      ns: decodeURIComponent(m[1] ?? ""),
+      pod: decodeURIComponent(m[2] ?? ""),
+      container: m[3] ? decodeURIComponent(m[3]) : undefined,
+      command: url.searchParams.getAll("command"),
+      tty: ["1", "true"].includes(url.searchParams.get("tty") ?? ""),
+    };
+  };
+  const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://kubelet");
+    if (url.pathname === "/healthz") return send(res, 200, "ok");
+    if (url.pathname === "/pods") return send(res, 200, JSON.stringify(backend.podList()), "application/json");
+    const logs = /^\/containerLogs\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (logs) {
+      const path = backend.logPath(
+        decodeURIComponent(logs[1] ?? ""),
+        decodeURIComponent(logs[2] ?? ""),
+        logs[3] ? decodeURIComponent(logs[3]) : undefined,
+        url.searchParams.get("previous") === "true",
+      );
+      if (path === undefined) return send(res, 404, `pod or container not found on this node: ${url.pathname}`);
+      if (path === null) return send(res, 400, "previous terminated container not found");
+      return serveLogs(res, path, url.searchParams);
+    }
+    const ex = parseExec(url);
+    if (ex && req.method === "POST") {
+      const t = backend.execTarget(ex.ns, ex.pod, ex.container);
+      if (!t) return send(res, 404, "pod or container not found on this node");
+      if (ex.command.length === 0) return send(res, 400, "command is required");
+      const child = t.spawn(ex.command, false);
+      const out: Buffer[] = [];
+      child.stdout?.on("data", (d: Buffer) => out.push(d));
+      child.stderr?.on("data", (d: Buffer) => out.push(d));
+      child.stdin?.end();
+      child.on("close", (code) => {
+        res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-exit-code": String(code ?? 1) });
+        res.end(Buffer.concat(out));
+      });
+      child.on("error", (e) => send(res, 500, e.message));
+      return;
+    }
+    send(res, 404, "not found");
+  });
+  srv.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? "/", "http://kubelet");
+    const ex = parseExec(url);
+    const t = ex ? backend.execTarget(ex.ns, ex.pod, ex.container) : undefined;
+    if (!ex || !t || ex.command.length === 0) {
+      socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const child = t.spawn(ex.command, ex.tty);
+      execSession(ws, child, ws.protocol === "v5.channel.k8s.io");
+    });
+  });
+  return new Promise((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(port, host, () => resolve(srv));
+  });
+}
