@@ -1,0 +1,420 @@
+/**
+ * podwire-cni's command handlers: a bridge (default `cni0`) + veth plugin with host-local IPAM served in-process.
+ *
+ * Runs in the node's network namespace (where the runtime execs it). Node cannot setns, so the node side uses one
+ * `ip -batch` process and the pod side one `nsenter --net=<CNI_NETNS> ip -batch` process; MACs are chosen here so
+ * no read-back is needed. The host veth name is derived from (network, container, ifname), which makes DEL total
+ * without stored state (delete that name, release by owner) and lets GC find leaked veths.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { CommandError } from "../../src/netlinux/exec.js";
+import { type IpLink, type IpRoute, ipBatch, ipJson } from "../../src/netlinux/iproute.js";
+import { runIn } from "../../src/netlinux/netns.js";
+import { IpamConfigError } from "../ipam/allocator.js";
+import {
+  allocate,
+  checkReserved,
+  gc as gcIpam,
+  type HostLocalConfig,
+  IpamDuplicateError,
+  IpamExhaustedError,
+  type IpamIp,
+  type IpamRoute,
+  release,
+} from "../ipam/hostlocal.js";
+import { formatCidr4, parseCidr4 } from "../ipam/ipv4.js";
+import { LockTimeoutError } from "../ipam/store.js";
+import { execPlugin } from "../runtime/exec.js";
+import { parseSubnetEnv, SubnetEnvError } from "../subnetenv.js";
+import type { CniArgs, Handlers } from "./skel.js";
+import { CniError, type CniResult, type CniRoute, ErrCode, type PluginConf } from "./types.js";
+
+const DEFAULT_BRIDGE = "cni0";
+
+/** Host-side veth name for an attachment: `veth` + 8 hex of sha256(network|container|ifname). */
+export function hostVethName(network: string, containerId: string, ifname: string): string {
+  return `veth${createHash("sha256").update(`${network}|${containerId}|${ifname}`).digest("hex").slice(0, 8)}`;
+}
+
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+interface Settings {
+  network: string;
+  bridge: string;
+  mtu?: number;
+  ipam: HostLocalConfig & Record<string, unknown>;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  hairpin: boolean;
+}
+
+function networkName(conf: PluginConf): string {
+  if (!conf.name || typeof conf.name !== "string") throw new CniError(ErrCode.invalidConfig, "network name is missing");
+  return conf.name;
+}
+
+function hasRanges(ipam: PluginConf["ipam"]): boolean {
+  return !!ipam && ((Array.isArray(ipam.ranges) && ipam.ranges.length > 0) || typeof ipam.subnet === "string");
+}
+
+/** Effective settings; the subnet comes from the config or (flannel style) from `subnetFile`. */
+function settingsFor(conf: PluginConf): Settings {
+  const network = networkName(conf);
+  let ipam = conf.ipam ? { ...conf.ipam } : undefined;
+  let mtu = conf.mtu;
+  if (!hasRanges(ipam) && (conf.subnetFile || !ipam)) {
+    const file = conf.subnetFile ?? "/run/flannel/subnet.env";
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      throw new CniError(
+        ErrCode.tryAgainLater,
+        `subnet file ${file} not written yet (overlay agent not ready); try again later`,
+      );
+    }
+    try {
+      const env = parseSubnetEnv(text);
+      const sub = parseCidr4(env.subnet);
+      ipam = {
+        type: "host-local",
+        ...(ipam ?? {}),
+        ranges: [[{ subnet: formatCidr4(sub), gateway: env.subnet.split("/")[0]! }]],
+        routes: [...(ipam?.routes ?? []), ...env.networks.map((dst) => ({ dst }))],
+      };
+      mtu ??= env.mtu;
+    } catch (e) {
+      if (e instanceof SubnetEnvError) throw new CniError(ErrCode.invalidConfig, `${file}: ${e.message}`);
+      throw new CniError(ErrCode.invalidConfig, `${file}: ${(e as Error).message}`);
+    }
+  }
+  if (!ipam?.type) throw new CniError(ErrCode.invalidConfig, "ipam.type is missing");
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535))
+    throw new CniError(ErrCode.invalidConfig, `invalid mtu ${mtu}`);
+  const bridge = conf.bridge ?? DEFAULT_BRIDGE;
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge))
+    throw new CniError(ErrCode.invalidConfig, `invalid bridge name ${bridge}`);
+  const isDefaultGateway = conf.isDefaultGateway === true;
+  return {
+    network,
+    bridge,
+    ...(mtu !== undefined ? { mtu } : {}),
+    ipam,
+    isGateway: conf.isGateway === true || isDefaultGateway,
+    isDefaultGateway,
+    hairpin: conf.hairpinMode === true,
+  };
+}
+
+function requestedIps(a: CniArgs, conf: PluginConf): string[] {
+  const out: string[] = [];
+  if (a.args.IP) out.push(...a.args.IP.split(",").filter(Boolean));
+  if (Array.isArray(conf.args?.cni?.ips)) out.push(...conf.args.cni.ips);
+  const rc = conf.runtimeConfig?.ips;
+  if (Array.isArray(rc)) out.push(...rc.filter((x): x is string => typeof x === "string"));
+  return out.map((s) => s.split("/")[0]!);
+}
+
+function delegateEnv(a: CniArgs, command: string): Record<string, string> {
+  return {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: a.containerId,
+    CNI_NETNS: a.netns,
+    CNI_IFNAME: a.ifname,
+    CNI_ARGS: Object.entries(a.args)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(";"),
+    CNI_PATH: a.path.join(":"),
+  };
+}
+
+async function delegate(a: CniArgs, command: string, conf: PluginConf, s: Settings): Promise<unknown> {
+  const stdin = JSON.stringify({ ...conf, ipam: s.ipam });
+  const r = await execPlugin({ type: s.ipam.type, path: a.path, env: delegateEnv(a, command), stdin });
+  if (!r.ok) throw new CniError(r.error.code, r.error.msg, r.error.details);
+  return r.result;
+}
+
+interface IpamOut {
+  ips: IpamIp[];
+  routes: IpamRoute[];
+}
+
+async function ipamAdd(a: CniArgs, conf: PluginConf, s: Settings): Promise<IpamOut> {
+  if (s.ipam.type !== "host-local") {
+    const r = (await delegate(a, "ADD", conf, s)) as CniResult;
+    const ips = (r?.ips ?? []).filter((ip) => !ip.address.includes(":"));
+    if (ips.length === 0) throw new CniError(ErrCode.internal, `IPAM plugin ${s.ipam.type} returned no IPv4 address`);
+    return {
+      ips: ips.map((ip) => ({ address: ip.address, gateway: ip.gateway ?? "" })),
+      routes: (r.routes ?? []).map((x) => ({ dst: x.dst, ...(x.gw ? { gw: x.gw } : {}) })),
+    };
+  }
+  try {
+    return allocate(s.network, s.ipam, a.containerId, a.ifname, requestedIps(a, conf));
+  } catch (e) {
+    if (e instanceof IpamConfigError) throw new CniError(ErrCode.invalidConfig, e.message);
+    if (e instanceof IpamExhaustedError || e instanceof IpamDuplicateError)
+      throw new CniError(ErrCode.internal, e.message);
+    if (e instanceof LockTimeoutError) throw new CniError(ErrCode.tryAgainLater, e.message);
+    throw new CniError(ErrCode.io, `IPAM store: ${(e as Error).message}`);
+  }
+}
+
+async function ipamDel(a: CniArgs, conf: PluginConf, ipam: PluginConf["ipam"]): Promise<void> {
+  const type = ipam?.type ?? "host-local";
+  if (type !== "host-local") {
+    const r = await execPlugin({
+      type,
+      path: a.path,
+      env: delegateEnv(a, "DEL"),
+      stdin: JSON.stringify(conf),
+    });
+    if (!r.ok) throw new CniError(r.error.code, r.error.msg, r.error.details);
+    return;
+  }
+  release(networkName(conf), { ...(ipam?.dataDir ? { dataDir: ipam.dataDir } : {}) }, a.containerId, a.ifname);
+}
+
+function enableForwarding(): void {
+  // /proc/sys/net is per network namespace of the reader: this is the node namespace the plugin runs in.
+  const f = "/proc/sys/net/ipv4/ip_forward";
+  try {
+    if (readFileSync(f, "utf8").trim() !== "1") writeFileSync(f, "1");
+  } catch {}
+}
+
+async function deleteLink(name: string): Promise<void> {
+  await runIn(null, "ip", ["link", "del", name], { check: false });
+}
+
+async function add(a: CniArgs, conf: PluginConf): Promise<CniResult> {
+  const s = settingsFor(conf);
+  if (!existsSync(a.netns)) throw new CniError(ErrCode.invalidNetns, `failed to open netns "${a.netns}": no such file`);
+  const brInfo = (await ipJson<IpLink[]>(null, ["-d", "addr", "show", "dev", s.bridge]))?.[0];
+  if (brInfo && brInfo.linkinfo?.info_kind !== "bridge")
+    throw new CniError(ErrCode.internal, `${s.bridge} already exists but is not a bridge`);
+  const ipam = await ipamAdd(a, conf, s);
+  const hostVeth = hostVethName(s.network, a.containerId, a.ifname);
+  const hostMac = randomMac();
+  const podMac = randomMac();
+  const brMac = brInfo?.address ?? randomMac();
+  const ip = ipam.ips[0]!;
+  const plen = Number(ip.address.split("/")[1]);
+  const gw = ip.gateway;
+  const mtu = s.mtu !== undefined ? ` mtu ${s.mtu}` : "";
+  try {
+    const lines: string[] = [];
+    if (!brInfo) lines.push(`link add ${s.bridge} address ${brMac}${mtu} type bridge`);
+    if (!brInfo || brInfo.operstate === "DOWN" || !brInfo.flags?.includes("UP")) lines.push(`link set ${s.bridge} up`);
+    if (s.isGateway && gw) {
+      const have = (brInfo?.addr_info ?? []).filter((x) => x.family === "inet");
+      if (!have.some((x) => x.local === gw && x.prefixlen === plen)) {
+        if (have.length > 0) {
+          // A stale gateway from an older lease (flannel pain point: "cni0 already has an IP address different
+          // from …"): replace it when forced or when no pod is attached any more, otherwise refuse.
+          const ports = (await ipJson<IpLink[]>(null, ["link", "show", "master", s.bridge])) ?? [];
+          if (!conf.forceAddress && ports.length > 0)
+            throw new CniError(
+              ErrCode.internal,
+              `failed to set bridge addr: "${s.bridge}" already has an IP address different from ${gw}/${plen}`,
+            );
+          for (const h of have) lines.push(`addr del ${h.local}/${h.prefixlen} dev ${s.bridge}`);
+        }
+        lines.push(`addr add ${gw}/${plen} dev ${s.bridge}`);
+      }
+    }
+    lines.push(
+      `link add ${hostVeth}${mtu} address ${hostMac} type veth peer name ${a.ifname}${mtu} address ${podMac} netns ${a.netns}`,
+    );
+    lines.push(`link set ${hostVeth} master ${s.bridge}`);
+    if (s.hairpin) lines.push(`link set ${hostVeth} type bridge_slave hairpin on`);
+    lines.push(`link set ${hostVeth} up`);
+    try {
+      await ipBatch(null, lines);
+    } catch (e) {
+      if (e instanceof CommandError && /File exists/.test(e.result.stderr) && /veth/.test(e.result.stderr))
+        throw new CniError(ErrCode.internal, `container veth name provided (${a.ifname}) already exists`);
+      throw e;
+    }
+    if (s.isGateway) enableForwarding();
+    const routes: CniRoute[] = ipam.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) }));
+    if (s.isDefaultGateway && gw && !routes.some((r) => r.dst === "0.0.0.0/0")) routes.push({ dst: "0.0.0.0/0", gw });
+    const podLines = [`link set ${a.ifname} up`, `addr add ${ip.address} dev ${a.ifname}`];
+    for (const r of routes) {
+      const via = r.gw ?? gw;
+      podLines.push(`route add ${r.dst}${via ? ` via ${via}` : ""} dev ${a.ifname}`);
+    }
+    await ipBatch(a.netns, podLines);
+    const result: CniResult = {
+      cniVersion: conf.cniVersion ?? "1.1.0",
+      interfaces: [
+        { name: s.bridge, mac: brMac },
+        { name: hostVeth, mac: hostMac },
+        { name: a.ifname, mac: podMac, sandbox: a.netns },
+      ],
+      ips: ipam.ips.map((x) => ({ address: x.address, ...(x.gateway ? { gateway: x.gateway } : {}), interface: 2 })),
+      routes,
+      dns: conf.dns ?? {},
+    };
+    return mergePrev(conf.prevResult, result);
+  } catch (e) {
+    // A failed ADD undoes what it did (the runtime will still call DEL, which is then a no-op).
+    await deleteLink(hostVeth);
+    try {
+      await ipamDel(a, conf, s.ipam);
+    } catch {}
+    if (e instanceof CniError) throw e;
+    throw new CniError(ErrCode.internal, (e as Error).message);
+  }
+}
+
+/** A plugin given prevResult outputs it again with its own additions (interface indices shifted). */
+function mergePrev(prev: CniResult | undefined, mine: CniResult): CniResult {
+  if (!prev) return mine;
+  const off = prev.interfaces?.length ?? 0;
+  return {
+    cniVersion: mine.cniVersion,
+    interfaces: [...(prev.interfaces ?? []), ...(mine.interfaces ?? [])],
+    ips: [
+      ...(prev.ips ?? []),
+      ...(mine.ips ?? []).map((ip) => ({
+        ...ip,
+        ...(ip.interface !== undefined ? { interface: ip.interface + off } : {}),
+      })),
+    ],
+    routes: [...(prev.routes ?? []), ...(mine.routes ?? [])],
+    dns: { ...(prev.dns ?? {}), ...(mine.dns ?? {}) },
+  };
+}
+
+async function del(a: CniArgs, conf: PluginConf): Promise<void> {
+  const network = networkName(conf);
+  // Total: the derived name exists or not; removing the host end removes the pod end in any namespace.
+  await deleteLink(hostVethName(network, a.containerId, a.ifname));
+  try {
+    await ipamDel(a, conf, conf.ipam);
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    if (e instanceof LockTimeoutError) throw new CniError(ErrCode.tryAgainLater, e.message);
+    throw new CniError(ErrCode.io, (e as Error).message);
+  }
+}
+
+function sameDst(kernelDst: string, dst: string): boolean {
+  if (dst === "0.0.0.0/0") return kernelDst === "default" || kernelDst === "0.0.0.0/0";
+  return kernelDst === dst || (dst.endsWith("/32") && kernelDst === dst.slice(0, -3));
+}
+
+async function check(a: CniArgs, conf: PluginConf): Promise<void> {
+  const prev = conf.prevResult;
+  if (!prev) throw new CniError(ErrCode.invalidConfig, "Required prevResult missing");
+  const network = networkName(conf);
+  const bridge = conf.bridge ?? DEFAULT_BRIDGE;
+  const hostVeth = hostVethName(network, a.containerId, a.ifname);
+  const ifaces = prev.interfaces ?? [];
+  const podIdx = ifaces.findIndex((i) => i.name === a.ifname && !!i.sandbox);
+  if (podIdx < 0) throw new CniError(ErrCode.internal, `interface ${a.ifname} not found in prevResult`);
+  const host = (await ipJson<IpLink[]>(null, ["link", "show", "dev", hostVeth]))?.[0];
+  if (!host) throw new CniError(ErrCode.internal, `host veth ${hostVeth} not found`);
+  if (host.master !== bridge)
+    throw new CniError(ErrCode.internal, `host veth ${hostVeth} is not attached to ${bridge}`);
+  if (!existsSync(a.netns)) throw new CniError(ErrCode.invalidNetns, `failed to open netns "${a.netns}"`);
+  const pod = (await ipJson<IpLink[]>(a.netns, ["addr", "show", "dev", a.ifname]))?.[0];
+  if (!pod) throw new CniError(ErrCode.internal, `container interface ${a.ifname} not found`);
+  const want = ifaces[podIdx]!;
+  if (want.mac && pod.address && want.mac.toLowerCase() !== pod.address.toLowerCase())
+    throw new CniError(ErrCode.internal, `interface ${a.ifname} MAC ${pod.address} does not match ${want.mac}`);
+  const addrs = (prev.ips ?? []).filter((ip) => ip.interface === podIdx);
+  for (const ip of addrs) {
+    const [addr, len] = ip.address.split("/");
+    if (!(pod.addr_info ?? []).some((x) => x.local === addr && x.prefixlen === Number(len)))
+      throw new CniError(ErrCode.internal, `Failed to match addr ${ip.address} on interface ${a.ifname}`);
+  }
+  const routes = (await ipJson<IpRoute[]>(a.netns, ["route", "show"])) ?? [];
+  for (const r of prev.routes ?? []) {
+    if (r.dst.includes(":")) continue;
+    // A route given without gw matches any gateway (the fix of plugins c347755f).
+    const ok = routes.some((k) => sameDst(k.dst, r.dst) && (!r.gw || k.gateway === r.gw));
+    if (!ok)
+      throw new CniError(
+        ErrCode.internal,
+        `Expected Route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} not found in routing table`,
+      );
+  }
+  const ipamType = conf.ipam?.type ?? "host-local";
+  if (ipamType === "host-local") {
+    const problem = checkReserved(
+      network,
+      { ...(conf.ipam?.dataDir ? { dataDir: conf.ipam.dataDir } : {}) },
+      a.containerId,
+      a.ifname,
+      addrs.map((x) => x.address),
+    );
+    if (problem) throw new CniError(ErrCode.internal, problem);
+  } else {
+    const r = await execPlugin({
+      type: ipamType,
+      path: a.path,
+      env: delegateEnv(a, "CHECK"),
+      stdin: JSON.stringify(conf),
+    });
+    if (!r.ok) throw new CniError(r.error.code, r.error.msg, r.error.details);
+  }
+}
+
+async function gc(a: CniArgs, conf: PluginConf): Promise<void> {
+  const network = networkName(conf);
+  const valid = conf["cni.dev/valid-attachments"] ?? conf["cni.dev/attachments"] ?? [];
+  if (!Array.isArray(valid)) throw new CniError(ErrCode.invalidConfig, "cni.dev/valid-attachments must be a list");
+  const errors: string[] = [];
+  const ipamType = conf.ipam?.type ?? "host-local";
+  try {
+    if (ipamType === "host-local")
+      gcIpam(network, { ...(conf.ipam?.dataDir ? { dataDir: conf.ipam.dataDir } : {}) }, valid);
+    else {
+      const r = await execPlugin({
+        type: ipamType,
+        path: a.path,
+        env: { CNI_COMMAND: "GC" },
+        stdin: JSON.stringify(conf),
+      });
+      if (!r.ok) errors.push(r.error.msg);
+    }
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  // Leaked host veths: ours by name pattern, on our bridge, not belonging to a valid attachment.
+  const keep = new Set(valid.map((v) => hostVethName(network, v.containerID, v.ifname)));
+  const ports = (await ipJson<IpLink[]>(null, ["link", "show", "master", conf.bridge ?? DEFAULT_BRIDGE])) ?? [];
+  for (const p of ports) {
+    const name = p.ifname.split("@")[0]!;
+    if (/^veth[0-9a-f]{8}$/.test(name) && !keep.has(name)) await deleteLink(name);
+  }
+  if (errors.length) throw new CniError(ErrCode.internal, `GC: ${errors.join("; ")}`);
+}
+
+async function status(a: CniArgs, conf: PluginConf): Promise<void> {
+  try {
+    const s = settingsFor(conf);
+    if (s.ipam.type !== "host-local") {
+      const r = await execPlugin({
+        type: s.ipam.type,
+        path: a.path,
+        env: { CNI_COMMAND: "STATUS" },
+        stdin: JSON.stringify(conf),
+      });
+      if (!r.ok) throw new CniError(r.error.code, r.error.msg, r.error.details);
+    }
+  } catch (e) {
+    if (e instanceof CniError && e.code === ErrCode.tryAgainLater) throw new CniError(ErrCode.notReady, e.message);
+    throw e;
+  }
+}
+
+export const bridgeHandlers: Handlers = { add, del, check, gc, status };
