@@ -1,0 +1,290 @@
+/**
+ * Semantic diff of two rule sets. Chains are compared rule by rule in canonical (normalised) form, so a payload
+ * and the kernel's print-back of it are equal. Differences are reported in Kubernetes terms where possible:
+ * services added/removed, endpoints added/removed (from KUBE-SEP chains, named via names.ts), then the remaining
+ * "rule changed in chain X" entries. Changes fully explained by an endpoint change (the SEP chain itself, the
+ * dispatch rules jumping to it, re-computed probabilities) are not repeated unless `verbose` is set.
+ */
+import { commentService, meaningfulChains, ruleText } from "./canonical.js";
+import type { Chain, Dump, Rule } from "./model.js";
+import { type ChainMeaning, resolveChainNames } from "./names.js";
+
+export interface DiffOptions {
+  /** Compare only this table. */
+  table?: string;
+  /** Also list rule changes that endpoint/service changes already explain. */
+  verbose?: boolean;
+}
+
+export interface ChainChange {
+  table: string;
+  chain: string;
+  change: "added" | "removed" | "changed" | "reordered" | "policy";
+  /** Service the chain (or the changed rules) belongs to, if known. */
+  service?: string;
+  removed: string[];
+  added: string[];
+  policy?: { old: string; new: string };
+}
+
+export interface EndpointChange {
+  endpoint: string;
+  chain: string;
+}
+
+export interface ServiceChange {
+  service: string;
+  change: "added" | "removed" | "changed";
+  endpointsAdded: EndpointChange[];
+  endpointsRemoved: EndpointChange[];
+  /** Rule changes belonging to this service that the endpoint changes do not explain. */
+  rules: ChainChange[];
+}
+
+export interface RulesDiff {
+  equal: boolean;
+  services: ServiceChange[];
+  /** Changes not attributable to one service. */
+  chains: ChainChange[];
+}
+
+interface ChainView {
+  table: string;
+  chain: Chain;
+}
+
+function chainMap(d: Dump, table?: string): Map<string, ChainView> {
+  const m = new Map<string, ChainView>();
+  for (const t of d.tables.values()) {
+    if (table && t.name !== table) continue;
+    for (const c of meaningfulChains(t)) m.set(`${t.name}\u0000${c.name}`, { table: t.name, chain: c });
+  }
+  return m;
+}
+
+function sameKeys(a: Rule[], b: Rule[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
+  return true;
+}
+
+/** Removed/added rules of one chain: common prefix and suffix trimmed, then a multiset difference of the middle. */
+function ruleDelta(a: Rule[], b: Rule[]): { removed: Rule[]; added: Rule[]; reordered: boolean } {
+  let s = 0;
+  while (s < a.length && s < b.length && a[s]!.key === b[s]!.key) s++;
+  let ea = a.length;
+  let eb = b.length;
+  while (ea > s && eb > s && a[ea - 1]!.key === b[eb - 1]!.key) {
+    ea--;
+    eb--;
+  }
+  const count = new Map<string, number>();
+  for (let i = s; i < eb; i++) count.set(b[i]!.key, (count.get(b[i]!.key) ?? 0) + 1);
+  const removed: Rule[] = [];
+  for (let i = s; i < ea; i++) {
+    const n = count.get(a[i]!.key) ?? 0;
+    if (n > 0) count.set(a[i]!.key, n - 1);
+    else removed.push(a[i]!);
+  }
+  const count2 = new Map<string, number>();
+  for (let i = s; i < ea; i++) count2.set(a[i]!.key, (count2.get(a[i]!.key) ?? 0) + 1);
+  const added: Rule[] = [];
+  for (let i = s; i < eb; i++) {
+    const n = count2.get(b[i]!.key) ?? 0;
+    if (n > 0) count2.set(b[i]!.key, n - 1);
+    else added.push(b[i]!);
+  }
+  return { removed, added, reordered: removed.length === 0 && added.length === 0 };
+}
+
+/** The service a rule is about: its jump target's service, else the service named in its comment. */
+function ruleService(r: Rule, names: Map<string, ChainMeaning>): string {
+  const t = r.target ? names.get(r.target.name) : undefined;
+  if (t?.service) return t.service;
+  const c = r.matches.find((m) => m.name === "comment")?.opts.find((o) => o.name === "comment")?.values[0] ?? "";
+  const m = /[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?/.exec(c);
+  return m?.[0] ?? (commentService(r).includes("/") ? commentService(r) : "");
+}
+
+/** Services present in a dump: every service named by a chain or a rule. */
+function servicesOf(views: Map<string, ChainView>, names: Map<string, ChainMeaning>): Set<string> {
+  const s = new Set<string>();
+  for (const v of views.values()) {
+    const n = names.get(v.chain.name);
+    if (n?.service) s.add(n.service);
+    for (const r of v.chain.rules) {
+      const rs = ruleService(r, names);
+      if (rs) s.add(rs);
+    }
+  }
+  return s;
+}
+
+/** Drops what endpoint changes explain: statistic matches and jumps to added/removed SEP chains. */
+function explainedKeys(rules: Rule[], sepChanged: Set<string>): string[] {
+  return rules
+    .filter((r) => !(r.target && sepChanged.has(r.target.name)))
+    .map((r) => r.key.replace(/ -m statistic --mode random --probability \S+/, ""));
+}
+
+export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}): RulesDiff {
+  const a = chainMap(oldDump, opts.table);
+  const b = chainMap(newDump, opts.table);
+  const names = resolveChainNames([oldDump, newDump]);
+  const services = new Map<string, ServiceChange>();
+  const general: ChainChange[] = [];
+  const svcA = servicesOf(a, names);
+  const svcB = servicesOf(b, names);
+  const svc = (name: string): ServiceChange => {
+    let s = services.get(name);
+    if (!s) {
+      const change =
+        svcA.has(name) && !svcB.has(name) ? "removed" : !svcA.has(name) && svcB.has(name) ? "added" : "changed";
+      s = { service: name, change, endpointsAdded: [], endpointsRemoved: [], rules: [] };
+      services.set(name, s);
+    }
+    return s;
+  };
+  const sepChanged = new Set<string>();
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  const changed: { key: string; va?: ChainView; vb?: ChainView }[] = [];
+  for (const key of keys) {
+    const va = a.get(key);
+    const vb = b.get(key);
+    if (va && vb && va.chain.policy === vb.chain.policy && sameKeys(va.chain.rules, vb.chain.rules)) continue;
+    changed.push({ key, va, vb });
+    const name = (va ?? vb)!.chain.name;
+    const meaning = names.get(name);
+    if (meaning?.kind === "SEP" && (!va || !vb)) {
+      sepChanged.add(name);
+      const ep = { endpoint: meaning.endpoint ?? "?", chain: name };
+      if (meaning.service) {
+        if (va) svc(meaning.service).endpointsRemoved.push(ep);
+        else svc(meaning.service).endpointsAdded.push(ep);
+      }
+    }
+  }
+  for (const { va, vb } of changed) {
+    const view = (va ?? vb)!;
+    const table = view.table;
+    const name = view.chain.name;
+    const meaning = names.get(name);
+    const owner = meaning?.service ?? "";
+    const text = (r: Rule) => ruleText(r);
+    if (va && vb && va.chain.policy !== vb.chain.policy) {
+      general.push({
+        table,
+        chain: name,
+        change: "policy",
+        removed: [],
+        added: [],
+        policy: { old: va.chain.policy, new: vb.chain.policy },
+      });
+      if (sameKeys(va.chain.rules, vb.chain.rules)) continue;
+    }
+    if (!va || !vb) {
+      const change: ChainChange = {
+        table,
+        chain: name,
+        change: va ? "removed" : "added",
+        removed: va ? va.chain.rules.map(text) : [],
+        added: vb ? vb.chain.rules.map(text) : [],
+      };
+      if (owner) {
+        change.service = owner;
+        const s = svc(owner);
+        const explained = meaning?.kind === "SEP" || s.change !== "changed";
+        if (!explained || opts.verbose) s.rules.push(change);
+      } else general.push(change);
+      continue;
+    }
+    if (owner && !opts.verbose && (meaning?.kind === "SVC" || meaning?.kind === "SVL")) {
+      const ka = explainedKeys(va.chain.rules, sepChanged);
+      const kb = explainedKeys(vb.chain.rules, sepChanged);
+      if (ka.length === kb.length && ka.every((k, i) => k === kb[i])) continue;
+    }
+    const d = ruleDelta(va.chain.rules, vb.chain.rules);
+    if (d.reordered) {
+      const c: ChainChange = { table, chain: name, change: "reordered", removed: [], added: [] };
+      if (owner) svc(owner).rules.push({ ...c, service: owner });
+      else general.push(c);
+      continue;
+    }
+    if (owner) {
+      svc(owner).rules.push({
+        table,
+        chain: name,
+        change: "changed",
+        service: owner,
+        removed: d.removed.map(text),
+        added: d.added.map(text),
+      });
+      continue;
+    }
+    // A shared chain (KUBE-SERVICES, KUBE-NODEPORTS, …): attribute each rule to the service it is about.
+    const per = new Map<string, { removed: string[]; added: string[] }>();
+    const bucket = (s: string) => {
+      let x = per.get(s);
+      if (!x) per.set(s, (x = { removed: [], added: [] }));
+      return x;
+    };
+    for (const r of d.removed) bucket(ruleService(r, names)).removed.push(text(r));
+    for (const r of d.added) bucket(ruleService(r, names)).added.push(text(r));
+    for (const [s, x] of per) {
+      const c: ChainChange = { table, chain: name, change: "changed", removed: x.removed, added: x.added };
+      if (s) {
+        c.service = s;
+        const sc = svc(s);
+        if (sc.change === "changed" || opts.verbose) sc.rules.push(c);
+      } else general.push(c);
+    }
+  }
+  // A service whose only difference was explained away still counts as changed if its endpoints changed.
+  const list = [...services.values()].filter(
+    (s) => s.change !== "changed" || s.endpointsAdded.length || s.endpointsRemoved.length || s.rules.length,
+  );
+  const byName = (x: { service: string }, y: { service: string }) =>
+    x.service < y.service ? -1 : x.service > y.service ? 1 : 0;
+  list.sort(byName);
+  for (const s of list) {
+    s.endpointsAdded.sort((x, y) => (x.endpoint < y.endpoint ? -1 : 1));
+    s.endpointsRemoved.sort((x, y) => (x.endpoint < y.endpoint ? -1 : 1));
+  }
+  general.sort((x, y) => (x.table + x.chain < y.table + y.chain ? -1 : 1));
+  return { equal: changed.length === 0, services: list, chains: general };
+}
+
+export interface FormatOptions {
+  color?: boolean;
+}
+
+/** Human-readable diff; empty string when equal. */
+export function formatDiff(d: RulesDiff, opts: FormatOptions = {}): string {
+  const c = (code: string, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const out: string[] = [];
+  const rules = (ch: ChainChange, indent: string) => {
+    if (ch.change === "reordered") out.push(`${indent}rules reordered in chain ${ch.table} ${ch.chain}`);
+    else if (ch.change === "policy")
+      out.push(`${indent}policy of ${ch.table} ${ch.chain}: ${ch.policy!.old} -> ${ch.policy!.new}`);
+    else {
+      const verb = ch.change === "changed" ? "rule changed in chain" : `chain ${ch.change}:`;
+      out.push(`${indent}${verb} ${ch.table} ${ch.chain}`);
+      for (const r of ch.removed) out.push(c("31", `${indent}  - ${r}`));
+      for (const r of ch.added) out.push(c("32", `${indent}  + ${r}`));
+    }
+  };
+  for (const s of d.services) {
+    const head =
+      s.change === "added"
+        ? `service added: ${s.service}`
+        : s.change === "removed"
+          ? `service removed: ${s.service}`
+          : `service ${s.service}:`;
+    out.push(c("1", head));
+    for (const e of s.endpointsRemoved) out.push(c("31", `  endpoint removed: ${e.endpoint} (${e.chain})`));
+    for (const e of s.endpointsAdded) out.push(c("32", `  endpoint added: ${e.endpoint} (${e.chain})`));
+    for (const r of s.rules) rules(r, "  ");
+  }
+  for (const ch of d.chains) rules(ch, "");
+  return out.length ? `${out.join("\n")}\n` : "";
+}
