@@ -1,0 +1,84 @@
+/**
+ * Prometheus metrics of the userspace mode. Per service port (`service` label = `ns/svc:port`): active TCP
+ * connections / UDP clients, bytes each way, dial failures, accepted connections. Sync metrics reuse
+ * kube-proxy's names (kubeproxy_sync_proxy_rules_*) so dashboards work across modes.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class UserspaceMetrics {
+  readonly registry: Registry;
+  readonly activeConnections: Gauge<"service" | "protocol">;
+  readonly connectionsTotal: Counter<"service" | "protocol">;
+  readonly bytes: Counter<"service" | "direction">;
+  readonly dialFailures: Counter<"service">;
+  readonly noEndpoints: Counter<"service">;
+  readonly syncDuration: Histogram;
+  readonly syncLastTimestamp: Gauge;
+  readonly iptablesTotal: Gauge<"table">;
+  readonly restoreFailures: Counter;
+  readonly listeners: Gauge;
+
+  constructor(registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+    this.activeConnections = new Gauge({
+      name: "podwire_userspace_active_connections",
+      help: "Open proxied TCP connections and live UDP client entries per service port",
+      labelNames: ["service", "protocol"],
+      registers,
+    });
+    this.connectionsTotal = new Counter({
+      name: "podwire_userspace_connections_total",
+      help: "TCP connections accepted and UDP client entries created per service port",
+      labelNames: ["service", "protocol"],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: "podwire_userspace_bytes_total",
+      help: "Bytes proxied per service port; direction=in is client to backend, out is backend to client",
+      labelNames: ["service", "direction"],
+      registers,
+    });
+    this.dialFailures = new Counter({
+      name: "podwire_userspace_dial_failures_total",
+      help: "Failed backend dials (each attempt) per service port",
+      labelNames: ["service"],
+      registers,
+    });
+    this.noEndpoints = new Counter({
+      name: "podwire_userspace_no_endpoint_total",
+      help: "Connections or datagrams dropped because no endpoint could be reached",
+      labelNames: ["service"],
+      registers,
+    });
+    this.listeners = new Gauge({
+      name: "podwire_userspace_listeners",
+      help: "Open proxy listeners (one per service port)",
+      registers,
+    });
+    this.syncDuration = new Histogram({
+      name: "kubeproxy_sync_proxy_rules_duration_seconds",
+      help: "SyncProxyRules latency in seconds",
+      buckets: [
+        0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384,
+      ],
+      registers,
+    });
+    this.syncLastTimestamp = new Gauge({
+      name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+      help: "The last time proxy rules were successfully synced",
+      registers,
+    });
+    this.iptablesTotal = new Gauge({
+      name: "kubeproxy_sync_proxy_rules_iptables_total",
+      help: "Total number of iptables rules owned by kube-proxy",
+      labelNames: ["table"],
+      registers,
+    });
+    this.restoreFailures = new Counter({
+      name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+      help: "Cumulative proxy iptables restore failures",
+      registers,
+    });
+  }
+}
