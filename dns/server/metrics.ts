@@ -1,0 +1,143 @@
+/**
+ * Prometheus metrics with CoreDNS's names. Hot-path counting is plain arithmetic on small maps; prom-client
+ * reads them when scraped, so a query does not pay for label hashing.
+ */
+import http from "node:http";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+const TYPE_NAMES: Record<number, string> = {
+  1: "A",
+  2: "NS",
+  5: "CNAME",
+  6: "SOA",
+  12: "PTR",
+  15: "MX",
+  16: "TXT",
+  28: "AAAA",
+  33: "SRV",
+  255: "ANY",
+};
+const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
+
+export class DnsMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Map<string, number>();
+  private readonly responses = new Map<string, number>();
+  private readonly duration: Histogram;
+  private readonly durationChildren = new Map<string, ReturnType<Histogram["labels"]>>();
+  cacheHits = 0;
+  cacheMisses = 0;
+  cacheEntries = () => 0;
+  forwardRequests = 0;
+
+  constructor(readonly server: string) {
+    const self = this;
+    const labelsOf = (key: string, names: string[]) => {
+      const v = key.split("|");
+      return Object.fromEntries(names.map((n, i) => [n, v[i] ?? ""]));
+    };
+    new Counter({
+      name: "coredns_dns_requests_total",
+      help: "Counter of DNS requests made per zone, protocol and family.",
+      labelNames: ["server", "zone", "view", "proto", "family", "type"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [k, n] of self.requests)
+          this.inc({ server: self.server, zone: ".", view: "", ...labelsOf(k, ["proto", "family", "type"]) }, n);
+      },
+    });
+    new Counter({
+      name: "coredns_dns_responses_total",
+      help: "Counter of response status codes.",
+      labelNames: ["server", "zone", "view", "rcode", "plugin"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [k, n] of self.responses)
+          this.inc({ server: self.server, zone: ".", view: "", ...labelsOf(k, ["rcode", "plugin"]) }, n);
+      },
+    });
+    this.duration = new Histogram({
+      name: "coredns_dns_request_duration_seconds",
+      help: "Histogram of the time (in seconds) each request took.",
+      labelNames: ["server", "zone", "view", "type"],
+      buckets: [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
+      registers: [this.registry],
+    });
+    new Counter({
+      name: "coredns_cache_hits_total",
+      help: "The count of cache hits.",
+      labelNames: ["server", "type", "view", "zones"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ server: self.server, type: "success", view: "", zones: "." }, self.cacheHits);
+      },
+    });
+    new Counter({
+      name: "coredns_cache_misses_total",
+      help: "The count of cache misses.",
+      labelNames: ["server", "view", "zones"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ server: self.server, view: "", zones: "." }, self.cacheMisses);
+      },
+    });
+    new Gauge({
+      name: "coredns_cache_entries",
+      help: "The number of elements in the cache.",
+      labelNames: ["server", "type", "view", "zones"],
+      registers: [this.registry],
+      collect() {
+        this.set({ server: self.server, type: "success", view: "", zones: "." }, self.cacheEntries());
+      },
+    });
+    new Counter({
+      name: "coredns_forward_requests_total",
+      help: "Counter of requests made per upstream.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(self.forwardRequests);
+      },
+    });
+  }
+
+  request(proto: "udp" | "tcp", family: 4 | 6, qtype: number): void {
+    const k = `${proto}|${family}|${TYPE_NAMES[qtype] ?? "other"}`;
+    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+  }
+
+  response(rcode: number, plugin: string, qtype: number, seconds: number): void {
+    const k = `${RCODE_NAMES[rcode] ?? String(rcode)}|${plugin}`;
+    this.responses.set(k, (this.responses.get(k) ?? 0) + 1);
+    const t = TYPE_NAMES[qtype] ?? "other";
+    let h = this.durationChildren.get(t);
+    if (!h) {
+      h = this.duration.labels({ server: this.server, zone: ".", view: "", type: t });
+      this.durationChildren.set(t, h);
+    }
+    h.observe(seconds);
+  }
+
+  /** Serves /metrics on host:port; resolves once listening. */
+  async serve(host: string, port: number): Promise<http.Server> {
+    const srv = http.createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(port, host, () => resolve());
+    });
+    return srv;
+  }
+}

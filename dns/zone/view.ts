@@ -1,0 +1,202 @@
+/**
+ * The cluster zone view: a compact, read-only index built from Services, EndpointSlices, Namespaces and
+ * (in `pods verified` mode) Pods. Pure: objects in, index out. Lookups (lookup.ts) parse the query name like
+ * CoreDNS's parse.go and consult these maps; nothing is pre-expanded per name, so memory stays proportional to
+ * the objects (about what CoreDNS keeps after stripping objects to minimal structs).
+ */
+import type { EndpointSlice, KubeObject, Namespace, Pod, Service } from "../../src/api/index.js";
+import { canonicalIp, dashedIp } from "./ip.js";
+
+export type PodsMode = "disabled" | "insecure" | "verified";
+
+export interface ZoneOptions {
+  /** Cluster domain, lower case, without trailing dot (`cluster.local`). */
+  zone: string;
+  /** TTL of cluster records and SOA minimum (CoreDNS `ttl`, default 5). */
+  ttl: number;
+  pods: PodsMode;
+}
+
+export interface PortEntry {
+  /** Lower-case port name; empty for unnamed ports (which get no SRV under `_port._proto`). */
+  name: string;
+  /** Lower-case protocol (`tcp`, `udp`, `sctp`). */
+  proto: string;
+  port: number;
+}
+
+export interface EndpointEntry {
+  /** Lower-case DNS label of the endpoint: its hostname, else its dashed IP. */
+  host: string;
+  ip: string;
+  ports: readonly PortEntry[];
+}
+
+export type ServiceKind = "clusterIP" | "headless" | "externalName";
+
+export interface ServiceEntry {
+  name: string;
+  namespace: string;
+  kind: ServiceKind;
+  /** Canonical ClusterIPs (clusterIP services only). */
+  ips: readonly string[];
+  ports: readonly PortEntry[];
+  externalName?: string;
+  /** Ready endpoints (all endpoints when the service publishes not-ready addresses), de-duplicated by IP. */
+  endpoints: readonly EndpointEntry[];
+  /** Endpoint label → its entries (one label may carry several IPs). */
+  byHost: ReadonlyMap<string, readonly EndpointEntry[]>;
+}
+
+export interface ZoneView {
+  readonly options: ZoneOptions;
+  /** Namespaces that exist: Namespace objects plus any namespace holding a Service, EndpointSlice or Pod. */
+  readonly namespaces: ReadonlySet<string>;
+  /** Key `name.namespace`, lower case. */
+  readonly services: ReadonlyMap<string, ServiceEntry>;
+  /** Canonical IP → reverse targets (FQDNs without trailing dot): ClusterIP matches, else endpoint names. */
+  readonly reverse: ReadonlyMap<string, readonly string[]>;
+  /** `namespace/ip` of running pods (filled only in `pods verified` mode). */
+  readonly podIps: ReadonlySet<string>;
+  /** SOA serial: changes whenever the view is rebuilt from different objects. */
+  readonly serial: number;
+}
+
+const lc = (s: string) => s.toLowerCase();
+
+function portsOf(
+  ports: readonly { name?: string; protocol?: string; port?: number }[] | null | undefined,
+): PortEntry[] {
+  const out: PortEntry[] = [];
+  for (const p of ports ?? []) {
+    if (typeof p.port !== "number") continue;
+    out.push({ name: lc(p.name ?? ""), proto: lc(p.protocol ?? "TCP"), port: p.port });
+  }
+  return out;
+}
+
+function isServiceObject(o: KubeObject): o is Service {
+  return o.kind === "Service";
+}
+function isSlice(o: KubeObject): o is EndpointSlice {
+  return o.kind === "EndpointSlice";
+}
+function isNamespace(o: KubeObject): o is Namespace {
+  return o.kind === "Namespace";
+}
+function isPod(o: KubeObject): o is Pod {
+  return o.kind === "Pod";
+}
+
+/** Builds the zone index from the current objects. Objects of other kinds are ignored. */
+export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptions, serial = 1): ZoneView {
+  const namespaces = new Set<string>();
+  const services = new Map<string, ServiceEntry>();
+  const slicesBySvc = new Map<string, EndpointSlice[]>();
+  const podIps = new Set<string>();
+  const svcObjects: Service[] = [];
+
+  for (const o of objects) {
+    const ns = lc(o.metadata.namespace ?? "default");
+    if (isNamespace(o)) {
+      namespaces.add(lc(o.metadata.name ?? ""));
+    } else if (isServiceObject(o)) {
+      namespaces.add(ns);
+      svcObjects.push(o);
+    } else if (isSlice(o)) {
+      namespaces.add(ns);
+      const svc = o.metadata.labels?.["kubernetes.io/service-name"];
+      if (!svc) continue;
+      const key = `${lc(svc)}.${ns}`;
+      const list = slicesBySvc.get(key);
+      if (list) list.push(o);
+      else slicesBySvc.set(key, [o]);
+    } else if (isPod(o)) {
+      namespaces.add(ns);
+      if (options.pods !== "verified") continue;
+      const phase = o.status?.phase;
+      if (phase === "Succeeded" || phase === "Failed" || phase === "Unknown" || o.metadata.deletionTimestamp) continue;
+      const ips = o.status?.podIPs?.map((p) => p.ip) ?? (o.status?.podIP ? [o.status.podIP] : []);
+      for (const ip of ips) {
+        const c = canonicalIp(ip);
+        if (c) podIps.add(`${ns}/${c}`);
+      }
+    }
+  }
+
+  const reverseSvc = new Map<string, string[]>();
+  const reverseEp = new Map<string, string[]>();
+  const push = (m: Map<string, string[]>, k: string, v: string) => {
+    const l = m.get(k);
+    if (!l) m.set(k, [v]);
+    else if (!l.includes(v)) l.push(v);
+  };
+
+  for (const s of svcObjects) {
+    const name = lc(s.metadata.name ?? "");
+    const ns = lc(s.metadata.namespace ?? "default");
+    const key = `${name}.${ns}`;
+    const spec = s.spec ?? {};
+    const fqdn = `${key}.svc.${options.zone}`;
+    let kind: ServiceKind;
+    const ips: string[] = [];
+    if (spec.type === "ExternalName") kind = "externalName";
+    else if (!spec.clusterIP || spec.clusterIP === "None") kind = spec.clusterIP === "None" ? "headless" : "clusterIP";
+    else kind = "clusterIP";
+    if (kind === "clusterIP") {
+      const raw = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
+      for (const ip of raw) {
+        const c = canonicalIp(ip);
+        if (c && !ips.includes(c)) ips.push(c);
+      }
+      for (const ip of ips) push(reverseSvc, ip, fqdn);
+    }
+    const endpoints: EndpointEntry[] = [];
+    const byHost = new Map<string, EndpointEntry[]>();
+    if (kind !== "externalName") {
+      const seen = new Set<string>();
+      const publishNotReady = spec.publishNotReadyAddresses === true;
+      for (const slice of slicesBySvc.get(key) ?? []) {
+        if (slice.addressType === "FQDN") continue;
+        const ports = portsOf(slice.ports);
+        for (const ep of slice.endpoints ?? []) {
+          if (!publishNotReady && ep.conditions?.ready === false) continue;
+          for (const addr of ep.addresses ?? []) {
+            const ip = canonicalIp(addr);
+            if (!ip || seen.has(ip)) continue;
+            seen.add(ip);
+            const host = lc(ep.hostname || dashedIp(ip));
+            const entry: EndpointEntry = { host, ip, ports };
+            endpoints.push(entry);
+            const l = byHost.get(host);
+            if (l) l.push(entry);
+            else byHost.set(host, [entry]);
+            push(reverseEp, ip, `${host}.${fqdn}`);
+          }
+        }
+      }
+    }
+    const entry: ServiceEntry = {
+      name,
+      namespace: ns,
+      kind,
+      ips,
+      ports: portsOf(spec.ports),
+      endpoints,
+      byHost,
+    };
+    if (kind === "externalName" && spec.externalName) entry.externalName = spec.externalName.replace(/\.$/, "");
+    services.set(key, entry);
+  }
+
+  // CoreDNS reverse.go: a ClusterIP match wins; only otherwise are endpoint IPs consulted.
+  const reverse = new Map<string, readonly string[]>(reverseEp);
+  for (const [ip, names] of reverseSvc) reverse.set(ip, names);
+
+  return { options, namespaces, services, reverse, podIps, serial };
+}
+
+/** An empty view (used before anything is known; lookups still need options). */
+export function emptyZoneView(options: ZoneOptions): ZoneView {
+  return buildZoneView([], options, 0);
+}
