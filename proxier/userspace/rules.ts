@@ -110,7 +110,7 @@ export function jumpRules(): JumpRule[] {
 
 /** Quotes a restore-file word when it needs it (comments with spaces). */
 export function quoteArg(a: string): string {
-  return /^[A-Za-z0-9_./:,=+@%-]+$/.test(a) ? a : `"${a.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return /^[A-Za-z0-9_./:,=+@%!-]+$/.test(a) ? a : `"${a.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
 function commonArgs(
