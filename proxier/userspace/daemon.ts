@@ -14,13 +14,13 @@ import {
   type UserspaceProxierOptions,
   startUserspaceProxier,
 } from "./proxier.js";
-import { type IptablesRunner, execRunner } from "./runner.js";
+import { type UserspaceIptables, execRunner } from "./runner.js";
 
 export interface UserspaceDaemonOptions extends Omit<UserspaceProxierOptions, "input" | "runner"> {
   objectsFiles: string[];
   nodeName?: string;
   nodeIPs?: string[];
-  runner?: IptablesRunner;
+  runner?: UserspaceIptables;
   /** host:port for the Prometheus endpoint (`/metrics`); absent = none. */
   metricsAddress?: string;
   watchIntervalMs?: number;
@@ -39,7 +39,11 @@ export interface UserspaceDaemon {
 export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promise<UserspaceDaemon> {
   const load = opts.load ?? loadObjectsFiles;
   const read = () => inputFromObjects(load(opts.objectsFiles), opts.nodeName, opts.nodeIPs);
-  const proxier = await startUserspaceProxier({ ...opts, runner: opts.runner ?? execRunner(null), input: read() });
+  const proxier = await startUserspaceProxier({
+    ...opts,
+    runner: opts.runner ?? (await execRunner(null)),
+    input: read(),
+  });
   let generation = 1;
   opts.onSynced?.(proxier, generation);
 

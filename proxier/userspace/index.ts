@@ -1,7 +1,7 @@
 /** Userspace proxy mode (kube-proxy's first mode, done properly). */
 export { RoundRobinBalancer } from "./loadbalancer.js";
 export { UserspaceMetrics } from "./metrics.js";
-export { type ServicePortInfo, type UserspaceInput, inputFromObjects, servicePorts } from "./model.js";
+export { type ServicePortInfo, type UserspaceInput, inputFromObjects, nodeIPsOf, servicePorts } from "./model.js";
 export { PortAllocator, parsePortRange } from "./ports.js";
 export {
   type UserspaceProxier,
@@ -16,4 +16,4 @@ export {
   renderCleanupPayload,
   type UserspaceRenderOptions,
 } from "./rules.js";
-export { type IptablesRunner, FakeRunner, cleanupUserspaceRules, ensureJumpRules, execRunner } from "./runner.js";
+export { type UserspaceIptables, FakeRunner, cleanupUserspaceRules, ensureJumpRules, execRunner } from "./runner.js";

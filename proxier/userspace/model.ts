@@ -15,6 +15,13 @@ export interface UserspaceInput {
   nodeName?: string;
   /** The node's IPs: the first one is the DNAT target of host portals when bound to 0.0.0.0. */
   nodeIPs?: string[];
+  /** The iptables renderer's node info (ProxierInput.node); its ips are used when nodeIPs is absent. */
+  node?: { name: string; ips: string[] };
+}
+
+/** The node IPs of an input in either shape (UserspaceInput.nodeIPs or ProxierInput.node.ips). */
+export function nodeIPsOf(input: UserspaceInput): string[] {
+  return input.nodeIPs && input.nodeIPs.length > 0 ? input.nodeIPs : (input.node?.ips ?? []);
 }
 
 export type PortalProtocol = "tcp" | "udp";

@@ -8,10 +8,10 @@ import net from "node:net";
 import os from "node:os";
 import { RoundRobinBalancer } from "./loadbalancer.js";
 import { UserspaceMetrics } from "./metrics.js";
-import { type ServicePortInfo, type UserspaceInput, servicePorts } from "./model.js";
+import { type ServicePortInfo, type UserspaceInput, nodeIPsOf, servicePorts } from "./model.js";
 import { PortAllocator, type PortRange, parsePortRange } from "./ports.js";
 import { countRules, renderPortalRules } from "./rules.js";
-import { type IptablesRunner, cleanupUserspaceRules, ensureJumpRules } from "./runner.js";
+import { type UserspaceIptables, cleanupUserspaceRules, ensureJumpRules } from "./runner.js";
 import { TcpProxySocket } from "./tcp.js";
 import { UdpProxySocket } from "./udp.js";
 
@@ -23,7 +23,7 @@ export interface UserspaceLogger {
 const silent: UserspaceLogger = { info() {}, warn() {} };
 
 export interface UserspaceProxierOptions {
-  runner: IptablesRunner;
+  runner: UserspaceIptables;
   /** Address the proxy sockets bind to (default 0.0.0.0; loopback is refused like kube-proxy's ErrProxyOnLocalhost). */
   listenIP?: string;
   /** DNAT target of host portals (default: first node IP, else the first non-loopback IPv4 of this namespace). */
@@ -177,7 +177,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
     for (const info of desired.values()) lb.setService(info.key, info.endpoints, info.affinitySeconds);
     // 4. Rules.
     const proxyPorts = new Map([...listeners].filter(([k]) => desired.has(k)).map(([k, l]) => [k, l.port]));
-    const hostIP = opts.hostIP ?? input.nodeIPs?.[0] ?? detectHostIP();
+    const hostIP = opts.hostIP ?? nodeIPsOf(input)[0] ?? detectHostIP();
     const next = renderPortalRules([...desired.values()], {
       proxyPorts,
       listenIP,

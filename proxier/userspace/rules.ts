@@ -11,7 +11,7 @@
  * The jumps from the built-in chains are not part of the payload (a --noflush restore would duplicate them);
  * `jumpRules()` lists them for the applier to ensure once.
  */
-import { type ServicePortInfo, type UserspaceInput, servicePorts } from "./model.js";
+import { type ServicePortInfo, type UserspaceInput, nodeIPsOf, servicePorts } from "./model.js";
 
 export const CHAIN_PORTALS_CONTAINER = "KUBE-PORTALS-CONTAINER";
 export const CHAIN_PORTALS_HOST = "KUBE-PORTALS-HOST";
@@ -207,7 +207,7 @@ export function renderPortalRules(
  * Host portals DNAT to opts.hostIP, else to the first node IP; without either they are left out.
  */
 export function renderUserspaceRules(input: UserspaceInput, opts: UserspaceRenderOptions): string {
-  return renderPortalRules(servicePorts(input), { ...opts, hostIP: opts.hostIP ?? input.nodeIPs?.[0] });
+  return renderPortalRules(servicePorts(input), { ...opts, hostIP: opts.hostIP ?? nodeIPsOf(input)[0] });
 }
 
 /** Payload that empties and deletes every userspace chain (used after the jumps are gone). */

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { EndpointSlice } from "../../../src/api/apps.js";
 import type { Service } from "../../../src/api/core.js";
 import { servicePorts } from "../../../proxier/userspace/model.js";
-import { renderCleanupPayload, renderUserspaceRules } from "../../../proxier/userspace/rules.js";
+import { renderUserspaceRules } from "../../../proxier/userspace/rules.js";
 import { FakeRunner, cleanupUserspaceRules, ensureJumpRules } from "../../../proxier/userspace/runner.js";
 
 const svc = (over: Partial<Service["spec"]> = {}, status?: Service["status"]): Service => ({
@@ -126,15 +126,19 @@ describe("renderUserspaceRules", () => {
     assert.ok(!text.includes("-A "));
   });
 
-  it("ensures jumps once and removes every copy on cleanup", async () => {
+  it("ensures jumps once and removes every copy and chain on cleanup", async () => {
     const r = new FakeRunner();
+    await r.restore(renderUserspaceRules({ services: [svc()], endpointSlices: [slice] }, { proxyPorts: new Map() }));
     assert.equal(await ensureJumpRules(r), 5);
     assert.equal(await ensureJumpRules(r), 0);
+    // A duplicate someone else added goes too.
+    await r.ensureRule("append", "nat", "OUTPUT", ["-j", "KUBE-PORTALS-HOST"]);
     await cleanupUserspaceRules(r);
-    assert.equal(
-      [...r.jumps.values()].reduce((a, b) => a + b, 0),
-      0,
-    );
-    assert.equal(r.lastPayload, renderCleanupPayload());
+    assert.deepEqual(r.rules.get("nat"), []);
+    assert.deepEqual(r.rules.get("filter"), []);
+    assert.equal(r.chains.get("nat")!.size + r.chains.get("filter")!.size, 0);
+    const n = r.payloads.length;
+    await cleanupUserspaceRules(r); // nothing left: no restore at all
+    assert.equal(r.payloads.length, n);
   });
 });
