@@ -1,0 +1,64 @@
+/**
+ * Change tracking: informer callbacks only record here (like kube-proxy's ServiceChangeTracker /
+ * EndpointsChangeTracker); the sync loop reads a snapshot. Tracks which Services (`ns/name`) changed since the
+ * last successful sync and the EndpointSlice trigger times for the network-programming-latency metric.
+ */
+import type { EndpointSlice, Node, Service } from "../../src/api/index.js";
+import { sliceServiceKey } from "./model.js";
+
+const TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time";
+
+function key(o: { metadata: { namespace?: string; name?: string } }): string {
+  return `${o.metadata.namespace ?? "default"}/${o.metadata.name ?? ""}`;
+}
+
+export class ChangeTracker {
+  readonly services = new Map<string, Service>();
+  readonly slices = new Map<string, EndpointSlice>();
+  node: Node | undefined;
+  /** Services whose Service or EndpointSlices changed since the last clearChanges(). */
+  readonly changed = new Set<string>();
+  /** Trigger times (ms since epoch) of endpoint changes not yet programmed. */
+  readonly triggerTimes: number[] = [];
+  /** Node labels changed: kube-proxy does a full sync then. */
+  topologyChanged = false;
+
+  /** Records a Service add/update (`svc`) or delete (`svc` undefined). Returns true when a sync is needed. */
+  serviceUpdate(old: Service | undefined, svc: Service | undefined): boolean {
+    const k = key((svc ?? old)!);
+    if (svc) this.services.set(k, svc);
+    else this.services.delete(k);
+    this.changed.add(k);
+    return true;
+  }
+
+  sliceUpdate(slice: EndpointSlice, deleted: boolean): boolean {
+    const k = key(slice);
+    if (deleted) this.slices.delete(k);
+    else this.slices.set(k, slice);
+    const svc = sliceServiceKey(slice);
+    if (!svc) return false;
+    this.changed.add(svc);
+    const t = slice.metadata.annotations?.[TRIGGER_ANNOTATION];
+    if (t && !deleted) {
+      const ms = Date.parse(t);
+      if (!Number.isNaN(ms)) this.triggerTimes.push(ms);
+    }
+    return true;
+  }
+
+  /** Records this node's object; a label change forces the next sync to be full. */
+  nodeUpdate(node: Node | undefined): boolean {
+    const before = JSON.stringify(this.node?.metadata.labels ?? {});
+    const after = JSON.stringify(node?.metadata.labels ?? {});
+    this.node = node;
+    if (before !== after) this.topologyChanged = true;
+    return true;
+  }
+
+  clearChanges(): void {
+    this.changed.clear();
+    this.triggerTimes.length = 0;
+    this.topologyChanged = false;
+  }
+}
