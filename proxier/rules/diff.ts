@@ -148,9 +148,13 @@ export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}):
   const sepChanged = new Set<string>();
   const keys = new Set([...a.keys(), ...b.keys()]);
   const changed: { key: string; va?: ChainView; vb?: ChainView }[] = [];
+  // A built-in chain missing on one side is an empty chain with policy ACCEPT there.
+  const virtual = (v: ChainView): ChainView => ({ table: v.table, chain: { ...v.chain, policy: "ACCEPT", rules: [] } });
   for (const key of keys) {
-    const va = a.get(key);
-    const vb = b.get(key);
+    let va = a.get(key);
+    let vb = b.get(key);
+    if (!va && vb?.chain.builtin) va = virtual(vb);
+    if (!vb && va?.chain.builtin) vb = virtual(va);
     if (va && vb && va.chain.policy === vb.chain.policy && sameKeys(va.chain.rules, vb.chain.rules)) continue;
     changed.push({ key, va, vb });
     const name = (va ?? vb)!.chain.name;
