@@ -1,0 +1,181 @@
+/**
+ * The node agent: kubelet (in-process) + proxier + overlay (+ DNS) for one node, one log stream (pino JSON on
+ * stderr), one metrics endpoint (`/metrics`, `/healthz` on --metrics-addr).
+ */
+import { createServer, type Server } from "node:http";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { informerSource } from "../client/index.js";
+import type { KubeClient } from "../client/types.js";
+import { CniPodNetwork } from "../kubelet/cni.js";
+import { Kubelet } from "../kubelet/kubelet.js";
+import type { Logger } from "../kubelet/podworker.js";
+import { ProcessRuntime } from "../kubelet/runtime.js";
+import { ChildComponent, type Component } from "./components.js";
+
+export interface AgentOptions {
+  kubeconfig: string;
+  nodeName: string;
+  nodeIP: string;
+  proxyMode: "iptables" | "userspace" | "none";
+  overlay: boolean;
+  dns: boolean;
+  dnsListen: string;
+  rootDir: string;
+  cniConfDir: string;
+  cniBinDirs: string[];
+  cniCacheDir: string;
+  clusterDNS: string[];
+  clusterDomain: string;
+  clusterCIDR: string;
+  kubeletPort: number;
+  metricsAddr: string;
+  netnsPrefix: string;
+  heartbeatMs: number;
+}
+
+export interface RunningAgent {
+  kubelet: Kubelet;
+  components: Component[];
+  metrics: Server | null;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(o: AgentOptions, log: Logger, sink: (line: string) => void): Promise<RunningAgent> {
+  mkdirSync(o.rootDir, { recursive: true });
+  const source = informerSource({ kubeconfig: o.kubeconfig, log });
+  const client = (source as { client?: KubeClient }).client;
+  if (!client) throw new Error("the agent needs an apiserver (--kubeconfig)");
+  const network = new CniPodNetwork({ confDir: o.cniConfDir, binDirs: o.cniBinDirs, cacheDir: o.cniCacheDir });
+  const kubelet = new Kubelet(
+    {
+      nodeName: o.nodeName,
+      nodeIP: o.nodeIP,
+      rootDir: join(o.rootDir, "kubelet"),
+      netnsPrefix: o.netnsPrefix,
+      clusterDNS: o.clusterDNS,
+      clusterDomain: o.clusterDomain,
+      port: o.kubeletPort,
+      heartbeatMs: o.heartbeatMs,
+    },
+    client,
+    source,
+    new ProcessRuntime(),
+    network,
+    log,
+  );
+  const common = ["--kubeconfig", o.kubeconfig];
+  const components: Component[] = [];
+  if (o.overlay)
+    components.push(
+      new ChildComponent(
+        "overlay",
+        ["overlay", ...common, "--node-name", o.nodeName, "--public-ip", o.nodeIP, "--cni-conf-dir", o.cniConfDir],
+        log,
+        sink,
+      ),
+    );
+  if (o.proxyMode !== "none")
+    components.push(
+      new ChildComponent(
+        "proxy",
+        ["proxy", ...common, "--node-name", o.nodeName, "--proxy-mode", o.proxyMode, "--cluster-cidr", o.clusterCIDR],
+        log,
+        sink,
+      ),
+    );
+  if (o.dns)
+    components.push(
+      new ChildComponent("dns", ["dns", ...common, "--listen", o.dnsListen, "--zone", o.clusterDomain], log, sink),
+    );
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "podwire_agent_" });
+  new Gauge({
+    name: "podwire_kubelet_running_pods",
+    help: "Pods with a worker on this node",
+    registers: [registry],
+    collect() {
+      this.set(kubelet.workerList().filter((w) => !w.terminated).length);
+    },
+  });
+  new Gauge({
+    name: "podwire_kubelet_running_containers",
+    help: "Containers running on this node",
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const w of kubelet.workerList()) for (const c of w.containers.values()) if (c.state.kind === "running") n++;
+      this.set(n);
+    },
+  });
+  new Counter({
+    name: "podwire_kubelet_status_writes_total",
+    help: "Pod status writes",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(kubelet.stats.statusWrites);
+    },
+  });
+  new Counter({
+    name: "podwire_kubelet_node_heartbeats_total",
+    help: "Node status heartbeats",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(kubelet.stats.heartbeats);
+    },
+  });
+  const up = new Gauge({
+    name: "podwire_agent_component_up",
+    help: "1 when the component runs",
+    labelNames: ["component"],
+    registers: [registry],
+  });
+
+  for (const c of components) await c.start();
+  await kubelet.start();
+
+  let metrics: Server | null = null;
+  if (o.metricsAddr) {
+    const i = o.metricsAddr.lastIndexOf(":");
+    const host = o.metricsAddr.slice(0, i) || "0.0.0.0";
+    const port = Number(o.metricsAddr.slice(i + 1));
+    metrics = createServer(async (req, res) => {
+      if (req.url === "/healthz") {
+        res.end("ok");
+        return;
+      }
+      if (req.url !== "/metrics") {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      up.set({ component: "kubelet" }, 1);
+      for (const c of components) up.set({ component: c.name }, c.healthy() ? 1 : 0);
+      res.setHeader("content-type", registry.contentType);
+      res.end(await registry.metrics());
+    });
+    await new Promise<void>((resolve, reject) => {
+      metrics?.once("error", reject);
+      metrics?.listen(port, host, () => resolve());
+    });
+  }
+  log.info(
+    { node: o.nodeName, ip: o.nodeIP, components: ["kubelet", ...components.map((c) => c.name)] },
+    "agent running",
+  );
+  return {
+    kubelet,
+    components,
+    metrics,
+    stop: async () => {
+      await kubelet.stop(false);
+      await Promise.all(components.map((c) => c.stop()));
+      source.stop();
+      await new Promise<void>((r) => (metrics ? metrics.close(() => r()) : r()));
+    },
+  };
+}
