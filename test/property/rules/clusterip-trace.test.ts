@@ -36,9 +36,10 @@ function expectedTargets(c: Cluster, svcIndex: number, portIndex: number): { tar
 
 describe("property: ClusterIP traffic from a pod", () => {
   it("reaches exactly the usable endpoints, in rule order, masqueraded only on hairpin", () => {
-    const arb = clusterArb({ conditions: true }).chain((cluster) => {
+    type Case = { cluster: Cluster; pick: readonly [number, number] | null };
+    const arb = clusterArb({ conditions: true }).chain((cluster): fc.Arbitrary<Case> => {
       const withIP = cluster.services.map((s, i) => [s, i] as const).filter(([s]) => s.spec.clusterIP);
-      if (withIP.length === 0) return fc.constant({ cluster, pick: null });
+      if (withIP.length === 0) return fc.constant<Case>({ cluster, pick: null });
       return fc
         .constantFrom(...withIP)
         .chain(([s, i]) => fc.nat(s.spec.ports!.length - 1).map((j) => ({ cluster, pick: [i, j] as const })));
