@@ -14,6 +14,7 @@ import {
   type UserspaceProxierOptions,
   startUserspaceProxier,
 } from "./proxier.js";
+import { raiseNofile } from "./rlimit.js";
 import { type UserspaceIptables, execRunner } from "./runner.js";
 
 export interface UserspaceDaemonOptions extends Omit<UserspaceProxierOptions, "input" | "runner"> {
@@ -37,6 +38,8 @@ export interface UserspaceDaemon {
 }
 
 export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promise<UserspaceDaemon> {
+  const nofile = await raiseNofile();
+  opts.log?.info("open-files limit", { nofile });
   const load = opts.load ?? loadObjectsFiles;
   const read = () => inputFromObjects(load(opts.objectsFiles), opts.nodeName, opts.nodeIPs);
   const proxier = await startUserspaceProxier({

@@ -1,0 +1,180 @@
+/**
+ * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
+ * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
+ *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50]
+ * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
+ * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
+ * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { ip, netnsPath, runIn } from "../../../src/netlinux/netns.js";
+import { NetnsScope } from "../../support/netns.js";
+import { NsProcess, objectsFor } from "../../integration/userspace/support.js";
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const SECONDS = opt("seconds", 8);
+const CONNS = opt("conns", 50);
+const NODE_IP = "198.18.0.1";
+const HTTP_PORT = 8080;
+const IPERF_PORT = 5201;
+const HAPROXY_HTTP = 18080;
+const HAPROXY_IPERF = 15201;
+const FIXTURES = new URL("../../integration/userspace/fixtures/", import.meta.url).pathname;
+
+function startIn(ns: string, argv: string[]): ChildProcess {
+  return spawn("nsenter", [`--net=${netnsPath(ns)}`, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+async function waitPort(ns: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const r = await runIn(ns, "ss", ["-Hltn", `sport = :${port}`], { check: false });
+    if (r.stdout.trim()) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+interface WrkResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
+}
+
+async function wrk(ns: string, url: string, close: boolean): Promise<WrkResult> {
+  const a = ["-t1", `-c${CONNS}`, `-d${SECONDS}s`, "--latency", url];
+  if (close) a.unshift("-H", "Connection: close");
+  const r = await runIn(ns, "wrk", a, { timeoutMs: (SECONDS + 30) * 1000 });
+  const out = r.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
+  const errM = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = (errM ? errM.slice(1).reduce((s, x) => s + Number(x), 0) : 0) + non2xx;
+  return { rps, p50ms: p50, p99ms: p99, errors };
+}
+
+async function iperf(ns: string, host: string, port: number): Promise<number> {
+  const r = await runIn(ns, "iperf3", ["-c", host, "-p", String(port), "-t", String(SECONDS), "-J"], {
+    timeoutMs: (SECONDS + 30) * 1000,
+  });
+  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+async function main(): Promise<void> {
+  const scope = new NetnsScope("ub");
+  const dir = mkdtempSync(join(os.tmpdir(), "pwusb-"));
+  const procs: ChildProcess[] = [];
+  let proxy: NsProcess | undefined;
+  try {
+    const ns = await scope.add("node");
+    const peer = await scope.add("peer"); // only to give the node an eth0 (no dummy module here)
+    await ip(ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer);
+    await ip(ns, "addr", "add", `${NODE_IP}/24`, "dev", "eth0");
+    await ip(ns, "link", "set", "eth0", "up");
+    await ip(ns, "route", "add", "10.96.0.0/12", "dev", "eth0");
+
+    // Backends.
+    writeFileSync(
+      join(dir, "backend.cfg"),
+      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode http\n  timeout client 30s\n  timeout server 30s\n  timeout connect 5s\n` +
+        `frontend web\n  bind ${NODE_IP}:${HTTP_PORT}\n  http-request return status 200 content-type text/plain string ok\n`,
+    );
+    procs.push(startIn(ns, ["haproxy", "-f", join(dir, "backend.cfg"), "-db"]));
+    procs.push(startIn(ns, ["iperf3", "-s", "-B", NODE_IP, "-p", String(IPERF_PORT)]));
+    // The peer: haproxy in TCP mode, one thread, the same backends.
+    writeFileSync(
+      join(dir, "peer.cfg"),
+      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout client 30s\n  timeout server 30s\n  timeout connect 5s\n` +
+        `listen web\n  bind ${NODE_IP}:${HAPROXY_HTTP}\n  server b1 ${NODE_IP}:${HTTP_PORT}\n` +
+        `listen bulk\n  bind ${NODE_IP}:${HAPROXY_IPERF}\n  server b1 ${NODE_IP}:${IPERF_PORT}\n`,
+    );
+    procs.push(startIn(ns, ["haproxy", "-f", join(dir, "peer.cfg"), "-db"]));
+    // podwire: two services with the backends as endpoints, reached through their ClusterIPs (host portal).
+    writeFileSync(
+      join(dir, "objects.json"),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: objectsFor([
+          { name: "web", clusterIP: "10.96.0.10", port: 80, targetPort: HTTP_PORT, endpoints: [NODE_IP] },
+          { name: "bulk", clusterIP: "10.96.0.11", port: 5201, targetPort: IPERF_PORT, endpoints: [NODE_IP] },
+        ]),
+      }),
+    );
+    proxy = new NsProcess(
+      startIn(ns, [
+        process.execPath,
+        join(FIXTURES, "proxy.js"),
+        JSON.stringify({ objects: [join(dir, "objects.json")], nodeName: "n1" }),
+      ]),
+    );
+    await proxy.waitLine((l) => l.includes('"synced":1'));
+    for (const p of [HTTP_PORT, IPERF_PORT, HAPROXY_HTTP, HAPROXY_IPERF]) await waitPort(ns, p);
+
+    const paths = [
+      { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] as const },
+      { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] as const },
+      { name: "podwire", http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const },
+    ];
+    const res: Record<string, { bulk: number; ka: WrkResult; nc: WrkResult }> = {};
+    for (const p of paths) {
+      const bulk = await iperf(ns, p.bulk[0], p.bulk[1]);
+      const ka = await wrk(ns, p.http, false);
+      const nc = await wrk(ns, p.http, true);
+      res[p.name] = { bulk, ka, nc };
+      console.log(
+        `${p.name.padEnd(8)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}`,
+      );
+    }
+    const d = res.direct!;
+    const h = res.haproxy!;
+    const pw = res.podwire!;
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log("");
+    console.log(
+      `podwire/haproxy: bulk ${ratio(pw.bulk, h.bulk)} (target ≥ 0.80), keep-alive ${ratio(pw.ka.rps, h.ka.rps)}, new-conn ${ratio(pw.nc.rps, h.nc.rps)} (target ≥ 0.70)`,
+    );
+    console.log(
+      `podwire/direct:  bulk ${ratio(pw.bulk, d.bulk)}, keep-alive ${ratio(pw.ka.rps, d.ka.rps)}, new-conn ${ratio(pw.nc.rps, d.nc.rps)}`,
+    );
+    for (const [n, r] of [
+      ["haproxy", h],
+      ["podwire", pw],
+    ] as const) {
+      console.log(
+        `${n} added latency vs direct: keep-alive p50 +${(r.ka.p50ms - d.ka.p50ms).toFixed(3)} ms p99 +${(r.ka.p99ms - d.ka.p99ms).toFixed(3)} ms; new-conn p50 +${(r.nc.p50ms - d.nc.p50ms).toFixed(3)} ms p99 +${(r.nc.p99ms - d.nc.p99ms).toFixed(3)} ms`,
+      );
+    }
+    console.log(
+      `machine: ${os.cpus().length}× ${os.cpus()[0]?.model ?? "?"}, ${os.release()}, node ${process.version}; ${SECONDS} s per run, wrk -t1 -c${CONNS}`,
+    );
+  } finally {
+    await proxy?.stop();
+    for (const p of procs) {
+      if (p.exitCode === null) p.kill("SIGTERM");
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+    await scope.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
