@@ -131,6 +131,7 @@ export function loadConfListFromDir(dir: string): NetworkConfigList {
 
 export class CniRuntime {
   private readonly mem = new Map<string, unknown>();
+  private readonly memCaps = new Map<string, Record<string, unknown>>();
   private readonly versions = new Map<string, string[]>();
 
   constructor(readonly opts: RuntimeOptions) {}
@@ -159,6 +160,7 @@ export class CniRuntime {
     const p = this.cachePath(list, a);
     if (!p) {
       this.mem.set(key, result);
+      if (a.capabilityArgs) this.memCaps.set(key, a.capabilityArgs);
       return;
     }
     mkdirSync(join(this.opts.cacheDir!, "results"), { recursive: true, mode: 0o700 });
@@ -176,6 +178,7 @@ export class CniRuntime {
 
   private dropResult(list: NetworkConfigList, a: Attachment): void {
     this.mem.delete(`${list.name}-${a.containerId}-${a.ifname}`);
+    this.memCaps.delete(`${list.name}-${a.containerId}-${a.ifname}`);
     const p = this.cachePath(list, a);
     if (p) rmSync(p, { force: true });
   }
@@ -240,9 +243,32 @@ export class CniRuntime {
     }
   }
 
-  /** DEL in reverse order with prevResult = cached result. Best effort: every plugin runs; first error is thrown. */
+  /** The capability args the attachment was added with (libcni reuses them on DEL). */
+  cachedCapabilityArgs(
+    list: NetworkConfigList,
+    a: Pick<Attachment, "containerId" | "ifname">,
+  ): Record<string, unknown> | undefined {
+    const p = this.cachePath(list, a);
+    if (p) {
+      try {
+        return (JSON.parse(readFileSync(p, "utf8")) as { capabilityArgs?: Record<string, unknown> }).capabilityArgs;
+      } catch {
+        return undefined;
+      }
+    }
+    return this.memCaps.get(`${list.name}-${a.containerId}-${a.ifname}`);
+  }
+
+  /**
+   * DEL in reverse order with prevResult = cached result (and the cached capability args when the caller gives
+   * none). Best effort: every plugin runs; the first error is thrown and the cache entry is kept.
+   */
   async del(list: NetworkConfigList, a: Attachment): Promise<void> {
     const prev = this.cachedResult(list, a);
+    if (!a.capabilityArgs) {
+      const caps = this.cachedCapabilityArgs(list, a);
+      if (caps) a = { ...a, capabilityArgs: caps };
+    }
     let first: CniPluginError | undefined;
     for (const p of [...list.plugins].reverse()) {
       const r = await this.exec(p.type, this.env("DEL", a), this.requestConfig(list, p, a, prev));
