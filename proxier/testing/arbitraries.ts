@@ -24,6 +24,8 @@ export interface ClusterArbOptions {
   maxServices?: number;
   maxPortsPerService?: number;
   maxEndpoints?: number;
+  /** At least this many endpoints per service (default 0). */
+  minEndpoints?: number;
   types?: ServiceType[];
   protocols?: Protocol[];
   /** ClusterIPs are `${serviceIPPrefix}.<i>` for service i (default `10.96.0`). */
@@ -85,7 +87,7 @@ function serviceSpecArb(o: ClusterArbOptions) {
     externalIPs: subset(o.externalIPs, 1),
     loadBalancerIPs: subset(o.loadBalancerIPs, 1),
     sourceRanges: subset(o.sourceRanges, 2),
-    endpoints: fc.array(endpointSpecArb(o), { maxLength: o.maxEndpoints ?? 4 }),
+    endpoints: fc.array(endpointSpecArb(o), { minLength: o.minEndpoints ?? 0, maxLength: o.maxEndpoints ?? 4 }),
   });
 }
 
