@@ -46,16 +46,19 @@ function hostPort(host: string, port: number): string {
 
 function httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: path.startsWith("/") ? path : `/${path}`, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = Buffer.concat(chunks).toString("utf8");
-        if ((res.statusCode ?? 0) >= 400) reject(new Error(`status ${res.statusCode}: ${body}`));
-        else resolve(body);
-      });
-      res.on("error", reject);
-    });
+    const req = request(
+      { host, port, path: path.startsWith("/") ? path : `/${path}`, timeout: timeoutMs, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const body = Buffer.concat(chunks).toString("utf8");
+          if ((res.statusCode ?? 0) >= 400) reject(new Error(`status ${res.statusCode}: ${body}`));
+          else resolve(body);
+        });
+        res.on("error", reject);
+      },
+    );
     req.on("timeout", () => req.destroy(new Error(`timeout dialing ${hostPort(host, port)}`)));
     req.on("error", reject);
     req.end();

@@ -33,6 +33,8 @@ export interface KubeletOptions {
   sandboxRetryMs?: number;
   labels?: Record<string, string>;
   resolvConfPath?: string;
+  /** Like the kubelet's old --pod-cidr: set on the Node at registration when it has none (sandbox: fixed per node). */
+  podCIDR?: string;
 }
 
 const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -106,11 +108,15 @@ export class Kubelet {
       if (got.ok) {
         const n = got.value as Node;
         n.metadata.labels = { ...(n.metadata.labels ?? {}), ...nodeObject(id, facts, nowIso()).metadata.labels };
+        if (this.opts.podCIDR && !n.spec?.podCIDR)
+          n.spec = { ...(n.spec ?? {}), podCIDR: this.opts.podCIDR, podCIDRs: [this.opts.podCIDR] };
         await this.client.update(n);
         break;
       }
       if (got.error.code === 404) {
-        const created = await this.client.create(nodeObject(id, facts, nowIso()));
+        const obj = nodeObject(id, facts, nowIso());
+        if (this.opts.podCIDR) obj.spec = { podCIDR: this.opts.podCIDR, podCIDRs: [this.opts.podCIDR] };
+        const created = await this.client.create(obj);
         if (created.ok) break;
         this.log.warn({ err: created.error.message }, "node registration failed; retrying");
       } else this.log.warn({ err: got.error.message }, "apiserver not reachable; retrying node registration");

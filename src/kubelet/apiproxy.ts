@@ -1,0 +1,93 @@
+/**
+ * What the apiserver uses to reach kubelets (`pods/log`, `pods/exec`): the kubelet listens on the pod's hostIP
+ * (the node's InternalIP), port 10250 by default (Node.status.daemonEndpoints.kubeletEndpoint.Port), plain HTTP.
+ *   podLogs: kubeletPodLogs                                   (matches src/apiserver/http.ts PodLogProvider)
+ *   server.on("upgrade") for …/pods/{name}/exec → proxyExecUpgrade(pod, container, query, req, socket, head)
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { request } from "node:http";
+import { connect } from "node:net";
+import type { Duplex } from "node:stream";
+
+interface PodLike {
+  metadata: { namespace?: string; name?: string };
+  status?: { hostIP?: string };
+}
+
+export const KUBELET_PORT = 10250;
+
+function kubeletPath(kind: "containerLogs" | "exec", pod: PodLike, container: string, query: URLSearchParams): string {
+  const ns = encodeURIComponent(pod.metadata.namespace ?? "default");
+  const name = encodeURIComponent(pod.metadata.name ?? "");
+  const q = query.toString();
+  return `/${kind}/${ns}/${name}/${encodeURIComponent(container)}${q ? `?${q}` : ""}`;
+}
+
+/** Streams a container's log from its kubelet into `res` (follow=true keeps streaming until either side closes). */
+export function kubeletPodLogs(
+  pod: PodLike,
+  container: string,
+  query: URLSearchParams,
+  res: ServerResponse,
+  port = KUBELET_PORT,
+): Promise<void> {
+  const host = pod.status?.hostIP;
+  return new Promise((resolve) => {
+    if (!host) {
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end(`pod ${pod.metadata.name} has no hostIP yet`);
+      resolve();
+      return;
+    }
+    const req = request({ host, port, path: kubeletPath("containerLogs", pod, container, query) }, (kres) => {
+      res.writeHead(kres.statusCode ?? 502, { "content-type": kres.headers["content-type"] ?? "text/plain" });
+      res.flushHeaders();
+      kres.pipe(res);
+      kres.on("end", () => resolve());
+      res.on("close", () => {
+        kres.destroy();
+        resolve();
+      });
+    });
+    req.on("error", (e) => {
+      if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`kubelet ${host}:${port} unreachable: ${e.message}`);
+      resolve();
+    });
+    req.end();
+  });
+}
+
+/**
+ * Proxies a `pods/exec` websocket upgrade to the kubelet byte for byte: the kubelet answers the upgrade (101 with
+ * the negotiated v5/v4.channel.k8s.io subprotocol) and both sides then talk to each other directly.
+ */
+export function proxyExecUpgrade(
+  pod: PodLike,
+  container: string,
+  query: URLSearchParams,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  port = KUBELET_PORT,
+): void {
+  const host = pod.status?.hostIP;
+  if (!host) {
+    socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    return;
+  }
+  const up = connect({ host, port }, () => {
+    const lines = [`GET ${kubeletPath("exec", pod, container, query)} HTTP/1.1`, `host: ${host}:${port}`];
+    for (const [k, v] of Object.entries(req.headers)) {
+      const key = k.toLowerCase();
+      if (key === "host" || key === "authorization") continue;
+      for (const one of Array.isArray(v) ? v : [v ?? ""]) lines.push(`${k}: ${one}`);
+    }
+    up.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (head.length) up.write(head);
+    up.pipe(socket);
+    socket.pipe(up);
+  });
+  up.on("error", () => socket.destroy());
+  socket.on("error", () => up.destroy());
+}
