@@ -14,6 +14,7 @@ import { countRules, renderPortalRules } from "./rules.js";
 import { type UserspaceIptables, cleanupUserspaceRules, ensureJumpRules } from "./runner.js";
 import { TcpProxySocket } from "./tcp.js";
 import { UdpProxySocket } from "./udp.js";
+import { TcpWorkerPool } from "./workers.js";
 
 export interface UserspaceLogger {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -40,6 +41,11 @@ export interface UserspaceProxierOptions {
   /** Re-ensure jump rules and drop stale affinity entries this often (default 30 s; 0 = never). */
   syncPeriodMs?: number;
   physdev?: boolean;
+  /**
+   * Extra TCP worker processes (`--proxy-workers`, default 0): they accept on the same listening sockets as this
+   * process for services without ClientIP affinity, spreading CPU and fds. Round robin is then per process.
+   */
+  workers?: number;
   /** First state to apply before returning. */
   input?: UserspaceInput;
 }
@@ -57,6 +63,8 @@ export interface UserspaceProxier {
   readonly balancer: RoundRobinBalancer;
   /** Last restore payload written. */
   lastPayload(): string;
+  /** With workers: resolves true once every worker accepts on every shared socket. */
+  workersSettled(timeoutMs?: number): Promise<boolean>;
 }
 
 interface Listener {
@@ -116,6 +124,11 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
   let lastInput: UserspaceInput | undefined;
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
+  const pool =
+    opts.workers && opts.workers > 0
+      ? new TcpWorkerPool(opts.workers, metrics, opts.dialTimeoutsMs, (m) => log.warn(m))
+      : null;
+  await pool?.start();
 
   async function openListener(info: ServicePortInfo): Promise<Listener> {
     for (let tries = 0; ; tries++) {
@@ -175,6 +188,16 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
     }
     // 3. Load balancer state.
     for (const info of desired.values()) lb.setService(info.key, info.endpoints, info.affinitySeconds);
+    if (pool) {
+      for (const info of desired.values()) {
+        const l = listeners.get(info.key);
+        if (!l || !(l.sock instanceof TcpProxySocket)) continue;
+        if (info.affinitySeconds > 0)
+          pool.unshare(info.key); // affinity state must live in one process
+        else if (pool.isShared(info.key)) pool.setEndpoints(info.key, info.endpoints);
+        else pool.share(info.key, info.name, l.sock.server, info.endpoints);
+      }
+    }
     // 4. Rules.
     const proxyPorts = new Map([...listeners].filter(([k]) => desired.has(k)).map(([k, l]) => [k, l.port]));
     const hostIP = opts.hostIP ?? nodeIPsOf(input)[0] ?? detectHostIP();
@@ -201,6 +224,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       if (desired.has(key)) continue;
       listeners.delete(key);
       lb.removeService(key);
+      pool?.unshare(key);
       await closeListener(l);
     }
     for (const [c, claim] of [...claims]) {
@@ -240,6 +264,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       stopped = true;
       if (timer) clearInterval(timer);
       await chain;
+      await pool?.stop();
       for (const l of listeners.values()) {
         await l.sock.close();
         if (l.sock instanceof TcpProxySocket) l.sock.destroyConnections();
@@ -254,5 +279,6 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
     metrics,
     balancer: lb,
     lastPayload: () => payload,
+    workersSettled: (ms) => pool?.settled(ms) ?? Promise.resolve(true),
   };
 }

@@ -24,7 +24,8 @@ export function clientIPOf(addr: string | undefined): string | null {
 }
 
 export class TcpProxySocket {
-  private readonly server: net.Server;
+  /** The listening server (its handle is shared with worker processes). */
+  readonly server: net.Server;
   private readonly conns = new Set<net.Socket>();
   private readonly active;
   private readonly accepted;
@@ -60,6 +61,18 @@ export class TcpProxySocket {
         this.server.on("error", () => {}); // accept errors (EMFILE) must not kill the process
         this.port = (this.server.address() as net.AddressInfo).port;
         resolve(this.port);
+      });
+    });
+  }
+
+  /** Accepts on a listening handle another process bound (a worker sharing the primary's socket). */
+  listenOn(handle: net.Server): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(handle, () => {
+        this.server.removeListener("error", reject);
+        this.server.on("error", () => {});
+        resolve();
       });
     });
   }
