@@ -146,6 +146,11 @@ export class ApiSource implements InformerSource {
     return inf as unknown as Informer<T>;
   }
 
+  /** Every informer made so far (e.g. to wait for all of them to sync). */
+  all(): Informer<KubeObject>[] {
+    return [...this.informers.values()];
+  }
+
   stop(): void {
     for (const i of this.informers.values()) i.stop();
     this.informers.clear();

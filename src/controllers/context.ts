@@ -1,0 +1,18 @@
+/** What every controller gets: the client to write with, shared informers to read from, a logger and a clock. */
+import type { ClientLogger, InformerSource, KubeClient } from "../client/index.js";
+
+export interface ControllerContext {
+  client: KubeClient;
+  source: InformerSource;
+  log: ClientLogger;
+  now: () => Date;
+  /** Worker count per controller (default 2). */
+  workers?: number;
+  /** Periodic full re-enqueue, the safety net of a level-driven loop (default 30 s). */
+  resyncMs?: number;
+}
+
+export interface RunningController {
+  readonly name: string;
+  stop(): Promise<void>;
+}
