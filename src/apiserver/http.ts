@@ -19,6 +19,7 @@ import {
 } from "./discovery.js";
 import { ApiError, errors, successStatus } from "./errors.js";
 import { openapiFor, openapiRoot } from "./openapi.js";
+import { openapiV2Protobuf, openapiV2ProtobufType } from "./openapi-v2.js";
 import { decodeProtobufBody } from "./protobuf.js";
 import type { DeleteOptions, ListQuery, PatchType, Registry } from "./registry.js";
 import { apiVersionOf, findResource, type ResourceInfo } from "./resources.js";
@@ -144,6 +145,13 @@ export class ApiHandler {
 
   /** Entry point for every request. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // PODWIRE_API_TRACE=1 logs every request (method, URL, Accept, Content-Type, status) to stderr.
+    if (process.env.PODWIRE_API_TRACE)
+      res.on("finish", () =>
+        process.stderr.write(
+          `${req.method} ${req.url} accept=${req.headers.accept ?? ""} ct=${req.headers["content-type"] ?? ""} -> ${res.statusCode}\n`,
+        ),
+      );
     this.serve(req, res).catch((err) => sendError(res, err));
   };
 
@@ -176,6 +184,12 @@ export class ApiHandler {
       return send(res, 200, path === "/api" ? legacyApiVersions(this.opts.serverAddress) : legacyApiGroupList());
     }
     if (path === "/openapi/v3") return send(res, 200, openapiRoot());
+    if (path === "/openapi/v2") {
+      const body = openapiV2Protobuf();
+      res.writeHead(200, { "Content-Type": openapiV2ProtobufType, "Content-Length": body.length });
+      res.end(body);
+      return;
+    }
     if (path.startsWith("/openapi/v3/")) {
       const doc = openapiFor(path.slice("/openapi/v3/".length));
       if (!doc) throw errors.notFoundPath();

@@ -1,0 +1,99 @@
+/** Runs `podwire server` as a child process (the real CLI) on a free loopback port in a temp data dir. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const podwireBin = resolve("bin/podwire");
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+export interface ServerProcess {
+  dir: string;
+  port: number;
+  kubeconfig: string;
+  proc: ChildProcess;
+  log: () => string;
+  /** SIGTERM (or SIGKILL) by PID and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Stop and start again on the same data dir and port. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const r = request({ host: "127.0.0.1", port, path: "/readyz", rejectUnauthorized: false, timeout: 1000 }, (rsp) => {
+      rsp.resume();
+      res(rsp.statusCode === 200);
+    });
+    r.on("error", () => res(false));
+    r.on("timeout", () => {
+      r.destroy();
+      res(false);
+    });
+    r.end();
+  });
+}
+
+export async function startServerProcess(extraArgs: string[] = [], dirIn?: string): Promise<ServerProcess> {
+  const dir = dirIn ?? mkdtempSync(join(tmpdir(), "pw-srv-"));
+  const port = await freePort();
+  let out = "";
+  const launch = async (): Promise<ChildProcess> => {
+    const proc = spawn(
+      process.execPath,
+      [podwireBin, "server", "--data-dir", join(dir, "data"), "--listen", `127.0.0.1:${port}`, ...extraArgs],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    proc.stdout?.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    proc.stderr?.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    const deadline = Date.now() + 30_000;
+    while (!(await healthy(port))) {
+      if (proc.exitCode !== null) throw new Error(`podwire server exited ${proc.exitCode}: ${out}`);
+      if (Date.now() > deadline) throw new Error(`podwire server not ready: ${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return proc;
+  };
+  const sp: ServerProcess = {
+    dir,
+    port,
+    kubeconfig: join(dir, "data", "admin.kubeconfig"),
+    proc: await launch(),
+    log: () => out,
+    async stop(signal = "SIGTERM") {
+      const p = sp.proc;
+      if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
+      const done = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+      if (p.pid) process.kill(p.pid, signal);
+      return done;
+    },
+    async restart(signal = "SIGTERM") {
+      await sp.stop(signal);
+      sp.proc = await launch();
+    },
+    async cleanup() {
+      await sp.stop("SIGTERM");
+      if (!dirIn && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return sp;
+}
