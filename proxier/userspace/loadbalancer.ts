@@ -66,6 +66,11 @@ export class RoundRobinBalancer {
     this.services.delete(key);
   }
 
+  /** Whether the service uses ClientIP affinity (callers skip looking up the client address otherwise). */
+  usesAffinity(key: string): boolean {
+    return (this.services.get(key)?.affinityMs ?? 0) > 0;
+  }
+
   has(key: string): boolean {
     return this.services.has(key);
   }
