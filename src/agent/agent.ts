@@ -33,6 +33,9 @@ export interface AgentOptions {
   metricsAddr: string;
   netnsPrefix: string;
   heartbeatMs: number;
+  podCIDR?: string;
+  /** flannel-style subnet.env the overlay writes and podwire-cni reads (per node). */
+  subnetFile: string;
 }
 
 export interface RunningAgent {
@@ -58,6 +61,7 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
       clusterDomain: o.clusterDomain,
       port: o.kubeletPort,
       heartbeatMs: o.heartbeatMs,
+      ...(o.podCIDR ? { podCIDR: o.podCIDR } : {}),
     },
     client,
     source,
@@ -67,28 +71,72 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
   );
   const common = ["--kubeconfig", o.kubeconfig];
   const components: Component[] = [];
+  // Children's metrics are scraped on loopback (inside the node's namespace) and served with the agent's own.
+  const childMetrics: string[] = [];
   if (o.overlay)
     components.push(
       new ChildComponent(
         "overlay",
-        ["overlay", ...common, "--node-name", o.nodeName, "--public-ip", o.nodeIP, "--cni-conf-dir", o.cniConfDir],
+        [
+          "overlay",
+          ...common,
+          "--node-name",
+          o.nodeName,
+          "--public-ip",
+          o.nodeIP,
+          "--subnet-file",
+          o.subnetFile,
+          "--cluster-cidr",
+          o.clusterCIDR,
+        ],
         log,
         sink,
       ),
     );
-  if (o.proxyMode !== "none")
+  if (o.proxyMode !== "none") {
     components.push(
       new ChildComponent(
         "proxy",
-        ["proxy", ...common, "--node-name", o.nodeName, "--proxy-mode", o.proxyMode, "--cluster-cidr", o.clusterCIDR],
+        [
+          "proxy",
+          ...common,
+          "--node-name",
+          o.nodeName,
+          "--node-ip",
+          o.nodeIP,
+          "--proxy-mode",
+          o.proxyMode,
+          "--cluster-cidr",
+          o.clusterCIDR,
+          "--metrics-bind-address",
+          "127.0.0.1:10249",
+        ],
         log,
         sink,
       ),
     );
-  if (o.dns)
+    childMetrics.push("http://127.0.0.1:10249/metrics");
+  }
+  if (o.dns) {
     components.push(
-      new ChildComponent("dns", ["dns", ...common, "--listen", o.dnsListen, "--zone", o.clusterDomain], log, sink),
+      new ChildComponent(
+        "dns",
+        [
+          "dns",
+          ...common,
+          "--listen",
+          o.dnsListen,
+          "--zone",
+          o.clusterDomain,
+          "--metrics-bind-address",
+          "127.0.0.1:9153",
+        ],
+        log,
+        sink,
+      ),
     );
+    childMetrics.push("http://127.0.0.1:9153/metrics");
+  }
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "podwire_agent_" });
@@ -155,8 +203,17 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
       }
       up.set({ component: "kubelet" }, 1);
       for (const c of components) up.set({ component: c.name }, c.healthy() ? 1 : 0);
+      const parts = [await registry.metrics()];
+      for (const url of childMetrics) {
+        try {
+          const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+          if (r.ok) parts.push(await r.text());
+        } catch {
+          // a child that is restarting has no metrics this scrape
+        }
+      }
       res.setHeader("content-type", registry.contentType);
-      res.end(await registry.metrics());
+      res.end(parts.join("\n"));
     });
     await new Promise<void>((resolve, reject) => {
       metrics?.once("error", reject);

@@ -87,7 +87,7 @@ export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): obj
       {
         type: "podwire-cni",
         bridge: "cni0",
-        mtu: backend === "vxlan" ? 1450 : 1500,
+        ...(backend === "vxlan" ? { subnetFile: join(n.dir, "subnet.env") } : { mtu: 1500 }),
         isGateway: true,
         isDefaultGateway: true,
         hairpinMode: true,
@@ -343,6 +343,8 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         `${n.ip}:10249`,
         "--heartbeat-seconds",
         "5",
+        "--subnet-file",
+        join(n.dir, "subnet.env"),
       ];
       if (o.backend === "host-gw") args.push("--no-overlay");
       const pid = startDetached(n.ns, node, args, join(dir, "logs", `${n.name}-agent.log`));

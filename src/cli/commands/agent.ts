@@ -26,6 +26,8 @@ interface AgentFlags {
   metricsAddr?: string;
   netnsPrefix?: string;
   heartbeatSeconds: number;
+  podCidr?: string;
+  subnetFile: string;
 }
 
 /** `podwire agent`: the node agent: kubelet + proxier + overlay (+ DNS) in one process tree, one log stream. */
@@ -50,6 +52,12 @@ export function registerAgent(program: Command): void {
     .option("--kubelet-port <n>", "kubelet HTTP port (logs/exec)", intArg(0, 65535), 10250)
     .option("--metrics-addr <host:port>", "metrics endpoint (default <node-ip>:10249)")
     .option("--netns-prefix <p>", "name prefix of pod network namespaces (default podwire-<node>-)")
+    .option("--pod-cidr <cidr>", "set this Node's spec.podCIDR at registration when it has none")
+    .option(
+      "--subnet-file <path>",
+      "subnet.env written by the overlay (podwire-cni reads it)",
+      "/run/flannel/subnet.env",
+    )
     .option("--heartbeat-seconds <n>", "node status update period", intArg(1, 300), 10)
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
@@ -80,6 +88,8 @@ export function registerAgent(program: Command): void {
           metricsAddr: f.metricsAddr ?? `${nodeIP}:10249`,
           netnsPrefix: f.netnsPrefix ?? `podwire-${nodeName}-`,
           heartbeatMs: f.heartbeatSeconds * 1000,
+          ...(f.podCidr ? { podCIDR: f.podCidr } : {}),
+          subnetFile: f.subnetFile,
         },
         log,
         sink,
