@@ -36,10 +36,16 @@ async function startOptional(
 ): Promise<{ stop?: () => unknown } | undefined> {
   const url = new URL(modulePath, import.meta.url);
   if (!existsSync(url)) return undefined;
-  const mod = (await import(url.href)) as Record<string, unknown>;
-  const start = mod[fn];
-  if (typeof start !== "function") return undefined;
-  return ((await start(opts)) ?? undefined) as { stop?: () => unknown } | undefined;
+  try {
+    const mod = (await import(url.href)) as Record<string, unknown>;
+    const start = mod[fn];
+    if (typeof start !== "function") return undefined;
+    return ((await start(opts)) ?? undefined) as { stop?: () => unknown } | undefined;
+  } catch (err) {
+    // The API keeps serving; the operator sees why the component is missing.
+    process.stderr.write(`podwire server: ${fn} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return undefined;
+  }
 }
 
 /** `podwire server`: bundled control plane: apiserver, controllers, scheduler. */
@@ -82,26 +88,24 @@ export function registerServer(program: Command): void {
         extraSANs: flags.tlsSan,
       });
       process.stderr.write(`podwire server: listening on ${server.url}; KUBECONFIG=${server.kubeconfigPath}\n`);
-      const controllerOpts = {
-        kubeconfig: server.kubeconfigPath,
-        controllers: flags.controllers.length ? flags.controllers : ["*"],
-        clusterCIDR: flags.clusterCidr,
-        serviceClusterIPRange: flags.serviceClusterIpRange,
-      };
-      const wantsNone =
-        flags.controllers.length === 1 && (flags.controllers[0] === "none" || flags.controllers[0] === "-");
+      // --controllers follows kube-controller-manager: `*` all, `-name` removes one; `scheduler` is one of them here.
+      const list = flags.controllers.length ? flags.controllers : ["*"];
+      const none = list.length === 1 && (list[0] === "none" || list[0] === "");
+      const schedulerOn = !none && !list.includes("-scheduler") && (list.includes("*") || list.includes("scheduler"));
+      const controllerList = list.filter((c) => c !== "scheduler" && c !== "-scheduler");
       const parts: ({ stop?: () => unknown } | undefined)[] = [];
-      if (!wantsNone) {
-        parts.push(await startOptional("../../controllers/index.js", "startControllers", controllerOpts));
-        if (
-          flags.controllers.length === 0 ||
-          flags.controllers.includes("*") ||
-          flags.controllers.includes("scheduler")
-        )
-          parts.push(
-            await startOptional("../../scheduler/index.js", "startScheduler", { kubeconfig: server.kubeconfigPath }),
-          );
-      }
+      if (!none && controllerList.length > 0)
+        parts.push(
+          await startOptional("../../controllers/index.js", "startControllers", {
+            kubeconfig: server.kubeconfigPath,
+            controllers: controllerList,
+            clusterCIDR: flags.clusterCidr,
+          }),
+        );
+      if (schedulerOn)
+        parts.push(
+          await startOptional("../../scheduler/index.js", "startScheduler", { kubeconfig: server.kubeconfigPath }),
+        );
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once("SIGTERM", stop);
