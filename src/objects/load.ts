@@ -66,6 +66,19 @@ function objectsOfDocument(file: string, doc: number, v: unknown): KubeObject[] 
 
 /** Parses the text of an objects file (JSON is YAML, so one parser serves both). */
 export function parseObjects(text: string, file = "<input>"): KubeObject[] {
+  // JSON (`kubectl get -o json`) through JSON.parse is ~100x faster and far lighter than the YAML parser on
+  // cluster-sized dumps; anything JSON.parse rejects still goes through YAML, which also gives the error messages.
+  if (/^\s*[{[]/.test(text)) {
+    let v: unknown;
+    let parsed = false;
+    try {
+      v = JSON.parse(text);
+      parsed = true;
+    } catch {
+      // not strict JSON: fall through to YAML
+    }
+    if (parsed) return objectsOfDocument(file, 0, v);
+  }
   const docs = parseAllDocuments(text, { uniqueKeys: false });
   const list = Array.isArray(docs) ? docs : [docs];
   const out: KubeObject[] = [];
