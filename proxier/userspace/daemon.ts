@@ -1,13 +1,13 @@
 /**
- * Runs the userspace proxier from `--objects` files: loads them, applies them, and re-applies whenever a file
- * changes (polled, so editors' rename-over-write is seen too). Optionally serves /metrics. The CLI and the
- * namespace tests both start the proxy through this.
+ * Runs the userspace proxier from informers — an apiserver (`--kubeconfig`) or `--objects` files reloaded on
+ * change, both through src/client's informerSource — and optionally serves /metrics and /healthz. The CLI and
+ * the namespace tests both start the proxy through this.
  */
-import { watchFile, unwatchFile } from "node:fs";
 import http from "node:http";
-import type { KubeObject } from "../../src/api/meta.js";
-import { loadObjectsFiles } from "../../src/objects/load.js";
-import { inputFromObjects } from "./model.js";
+import type { EndpointSlice } from "../../src/api/apps.js";
+import type { Node, Service } from "../../src/api/core.js";
+import { informerSource } from "../../src/client/index.js";
+import type { UserspaceInput } from "./model.js";
 import {
   type UserspaceLogger,
   type UserspaceProxier,
@@ -18,60 +18,95 @@ import { raiseNofile } from "./rlimit.js";
 import { type UserspaceIptables, execRunner } from "./runner.js";
 
 export interface UserspaceDaemonOptions extends Omit<UserspaceProxierOptions, "input" | "runner"> {
-  objectsFiles: string[];
+  objectsFiles?: string[];
+  kubeconfig?: string;
   nodeName?: string;
+  /** Overrides the Node's InternalIP/ExternalIP addresses. */
   nodeIPs?: string[];
   runner?: UserspaceIptables;
-  /** host:port for the Prometheus endpoint (`/metrics`); absent = none. */
+  /** host:port for the Prometheus endpoint (`/metrics`, also `/healthz`); absent = none. */
   metricsAddress?: string;
-  watchIntervalMs?: number;
-  /** Called after every successful sync with the proxy ports. */
+  /** Quiet time after a change before syncing (default 50 ms): a burst of events makes one sync. */
+  minSyncMs?: number;
+  /** Called after every successful sync. */
   onSynced?: (proxier: UserspaceProxier, generation: number) => void;
   log?: UserspaceLogger;
-  /** Loader override (tests). */
-  load?: (files: string[]) => KubeObject[];
+  /** Objects-file poll interval (default 200 ms). */
+  pollIntervalMs?: number;
 }
 
 export interface UserspaceDaemon {
   proxier: UserspaceProxier;
+  /** host:port the metrics server listens on, if any. */
+  metricsAddress?: string;
   stop(opts?: { cleanup?: boolean }): Promise<void>;
 }
 
+function nodeIPsOfNode(n: Node | undefined): string[] {
+  const addrs = n?.status?.addresses ?? [];
+  return [
+    ...addrs.filter((a) => a.type === "InternalIP").map((a) => a.address),
+    ...addrs.filter((a) => a.type === "ExternalIP").map((a) => a.address),
+  ];
+}
+
 export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promise<UserspaceDaemon> {
+  const log = opts.log;
   const nofile = await raiseNofile();
-  opts.log?.info("open-files limit", { nofile });
-  const load = opts.load ?? loadObjectsFiles;
-  const read = () => inputFromObjects(load(opts.objectsFiles), opts.nodeName, opts.nodeIPs);
-  const proxier = await startUserspaceProxier({
-    ...opts,
-    runner: opts.runner ?? (await execRunner(null)),
-    input: read(),
+  log?.info("open-files limit", { nofile });
+  const source = informerSource({
+    kubeconfig: opts.kubeconfig,
+    objects: opts.objectsFiles,
+    file: { pollIntervalMs: opts.pollIntervalMs ?? 200, debounceMs: 20 },
+    log: { warn: (o, m) => log?.warn(m ?? "client", o as Record<string, unknown>) },
   });
+  const services = source.informer<Service>("Service");
+  const slices = source.informer<EndpointSlice>("EndpointSlice");
+  const nodes = opts.nodeName
+    ? source.informer<Node>("Node", { fieldSelector: `metadata.name=${opts.nodeName}` })
+    : null;
+  const bounded = (p: Promise<void>) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref())]);
+  await Promise.all([bounded(services.synced), bounded(slices.synced), nodes ? bounded(nodes.synced) : null]);
+
+  const read = (): UserspaceInput => ({
+    services: services.list(),
+    endpointSlices: slices.list(),
+    nodeName: opts.nodeName,
+    nodeIPs: opts.nodeIPs?.length ? opts.nodeIPs : nodeIPsOfNode(nodes?.get(undefined, opts.nodeName!)),
+  });
+
+  let proxier: UserspaceProxier;
+  try {
+    proxier = await startUserspaceProxier({ ...opts, runner: opts.runner ?? (await execRunner(null)), input: read() });
+  } catch (e) {
+    source.stop();
+    throw e;
+  }
   let generation = 1;
   opts.onSynced?.(proxier, generation);
 
   let pending: NodeJS.Timeout | null = null;
-  const reload = () => {
-    if (pending) clearTimeout(pending);
+  let stopped = false;
+  const schedule = () => {
+    if (stopped || pending) return;
     pending = setTimeout(() => {
       pending = null;
-      let input: ReturnType<typeof read>;
-      try {
-        input = read();
-      } catch (err) {
-        opts.log?.warn("objects file unreadable; keeping the previous state", { error: (err as Error).message });
-        return;
-      }
       proxier
-        .update(input)
+        .update(read())
         .then(() => opts.onSynced?.(proxier, ++generation))
-        .catch((err) => opts.log?.warn("sync failed", { error: (err as Error).message }));
-    }, 20);
+        .catch((err) => log?.warn("sync failed", { error: (err as Error).message }));
+    }, opts.minSyncMs ?? 50);
   };
-  const interval = opts.watchIntervalMs ?? 200;
-  for (const f of opts.objectsFiles) watchFile(f, { interval, persistent: true }, reload);
+  // Handlers replay the cache as adds; the first sync already covered those.
+  let replaying = true;
+  const onChange = () => {
+    if (!replaying) schedule();
+  };
+  const unsubs = [services.onChange(onChange), slices.onChange(onChange), ...(nodes ? [nodes.onChange(onChange)] : [])];
+  replaying = false;
 
   let server: http.Server | null = null;
+  let metricsAddress: string | undefined;
   if (opts.metricsAddress) {
     const i = opts.metricsAddress.lastIndexOf(":");
     const host = opts.metricsAddress.slice(0, i) || "127.0.0.1";
@@ -80,7 +115,7 @@ export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promis
       if (req.url === "/metrics") {
         res.setHeader("content-type", proxier.metrics.registry.contentType);
         res.end(await proxier.metrics.registry.metrics());
-      } else if (req.url === "/healthz") res.end("ok");
+      } else if (req.url === "/healthz" || req.url === "/livez") res.end("ok");
       else {
         res.statusCode = 404;
         res.end();
@@ -90,13 +125,18 @@ export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promis
       server!.once("error", reject);
       server!.listen(port, host, () => resolve());
     });
+    const a = server.address();
+    metricsAddress = a && typeof a === "object" ? `${host}:${a.port}` : opts.metricsAddress;
   }
 
   return {
     proxier,
+    metricsAddress,
     async stop(stopOpts) {
-      for (const f of opts.objectsFiles) unwatchFile(f);
+      stopped = true;
       if (pending) clearTimeout(pending);
+      for (const u of unsubs) u();
+      source.stop();
       server?.close();
       await proxier.stop(stopOpts);
     },

@@ -92,7 +92,7 @@ describe("userspace mode: affinity, failover, endpoint churn", () => {
       "4000",
     ]);
     // b0 stays; b1 and b2 come and go (they keep running, like terminating pods still serving).
-    const sets = [[ips[0]!, ips[1]!], [ips[0]!], [ips[0]!, ips[2]!], ips, [ips[0]!, ips[1]!], ips];
+    const sets = [[ips[0]!, ips[1]!], [ips[0]!], [ips[0]!, ips[2]!], ips, [ips[0]!, ips[1]!]];
     for (const eps of sets) {
       await new Promise((r) => setTimeout(r, 300));
       await apply([svc({ endpoints: eps }), sticky()]);
@@ -107,7 +107,7 @@ describe("userspace mode: affinity, failover, endpoint churn", () => {
   });
 
   it("fails over when a backend process dies mid-test", async () => {
-    await apply([svc(), sticky()]);
+    await apply([svc(), sticky()]); // all three again (the churn test ended with two)
     const load = client<LoopResult>(w.client, ["loop", "10.96.0.10", "80", "3000", "4"]);
     await new Promise((r) => setTimeout(r, 1000));
     backends[2]!.child.kill("SIGKILL");
