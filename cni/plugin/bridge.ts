@@ -7,10 +7,11 @@
  * without stored state (delete that name, release by owner) and lets GC find leaked veths.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { CommandError } from "../../src/netlinux/exec.js";
 import { type IpLink, type IpRoute, ipBatch, ipJson } from "../../src/netlinux/iproute.js";
 import { runIn } from "../../src/netlinux/netns.js";
+import { Rtnl } from "../../src/netlinux/rtnl.js";
 import { IpamConfigError } from "../ipam/allocator.js";
 import {
   allocate,
@@ -189,14 +190,53 @@ function enableForwarding(): void {
   } catch {}
 }
 
+/**
+ * Host-side link operations. An exec'd plugin uses `ip` (loading the netlink addon would cost more start-up than
+ * it saves); a long-running server (the agent's CNI socket) sets `useNetlink` and talks rtnetlink directly, so an
+ * ADD spawns one process (the pod side) and a DEL none.
+ */
+let nl: Rtnl | undefined;
+let useNetlink = false;
+
+/** Switches this process to rtnetlink for host-side operations (call once in a long-running server). */
+export function useRtnetlink(): void {
+  useNetlink = true;
+}
+
 async function deleteLink(name: string): Promise<void> {
+  if (useNetlink) {
+    await (nl ??= Rtnl.open()).deleteLink(name);
+    return;
+  }
   await runIn(null, "ip", ["link", "del", name], { check: false });
 }
 
+/**
+ * Bridge state as last seen by this process. A long-running server (the agent's CNI socket) skips the query
+ * for a few seconds after a successful ADD; any failure drops the entry. An exec'd plugin always queries.
+ */
+const bridgeCache = new Map<string, { info: IpLink; at: number }>();
+const BRIDGE_CACHE_MS = 5_000;
+
+async function bridgeInfo(name: string): Promise<IpLink | undefined> {
+  const hit = bridgeCache.get(name);
+  if (hit && Date.now() - hit.at < BRIDGE_CACHE_MS) return hit.info;
+  return (await ipJson<IpLink[]>(null, ["-d", "addr", "show", "dev", name]))?.[0];
+}
+
 async function add(a: CniArgs, conf: PluginConf): Promise<CniResult> {
+  try {
+    return await addOnce(a, conf);
+  } catch (e) {
+    bridgeCache.clear();
+    throw e;
+  }
+}
+
+async function addOnce(a: CniArgs, conf: PluginConf): Promise<CniResult> {
   const s = settingsFor(conf);
   if (!existsSync(a.netns)) throw new CniError(ErrCode.invalidNetns, `failed to open netns "${a.netns}": no such file`);
-  const brInfo = (await ipJson<IpLink[]>(null, ["-d", "addr", "show", "dev", s.bridge]))?.[0];
+  const brInfo = await bridgeInfo(s.bridge);
   if (brInfo && brInfo.linkinfo?.info_kind !== "bridge")
     throw new CniError(ErrCode.internal, `${s.bridge} already exists but is not a bridge`);
   const ipam = await ipamAdd(a, conf, s);
@@ -229,18 +269,41 @@ async function add(a: CniArgs, conf: PluginConf): Promise<CniResult> {
         lines.push(`addr add ${gw}/${plen} dev ${s.bridge}`);
       }
     }
-    lines.push(
-      `link add ${hostVeth}${mtu} address ${hostMac} type veth peer name ${a.ifname}${mtu} address ${podMac} netns ${a.netns}`,
-    );
-    lines.push(`link set ${hostVeth} master ${s.bridge}`);
-    if (s.hairpin) lines.push(`link set ${hostVeth} type bridge_slave hairpin on`);
-    lines.push(`link set ${hostVeth} up`);
-    try {
+    const exists = () => new CniError(ErrCode.internal, `container veth name provided (${a.ifname}) already exists`);
+    if (useNetlink) {
       await ipBatch(null, lines);
-    } catch (e) {
-      if (e instanceof CommandError && /File exists/.test(e.result.stderr) && /veth/.test(e.result.stderr))
-        throw new CniError(ErrCode.internal, `container veth name provided (${a.ifname}) already exists`);
-      throw e;
+      const rt = (nl ??= Rtnl.open());
+      const master = brInfo?.ifindex || (await rt.linkIndexOne(s.bridge));
+      const fd = openSync(a.netns, "r");
+      try {
+        const idx = await rt.createVeth({
+          name: hostVeth,
+          mac: hostMac,
+          ...(s.mtu ? { mtu: s.mtu } : {}),
+          ...(master ? { master } : {}),
+          peer: { name: a.ifname, mac: podMac, ...(s.mtu ? { mtu: s.mtu } : {}), netnsFd: fd },
+        });
+        if (s.hairpin) await rt.setHairpin(idx, true);
+      } catch (e) {
+        if (/EEXIST/.test(String((e as Error)?.message))) throw exists();
+        throw e;
+      } finally {
+        closeSync(fd);
+      }
+    } else {
+      lines.push(
+        `link add ${hostVeth}${mtu} address ${hostMac} type veth peer name ${a.ifname}${mtu} address ${podMac} netns ${a.netns}`,
+      );
+      lines.push(`link set ${hostVeth} master ${s.bridge}`);
+      if (s.hairpin) lines.push(`link set ${hostVeth} type bridge_slave hairpin on`);
+      lines.push(`link set ${hostVeth} up`);
+      try {
+        await ipBatch(null, lines);
+      } catch (e) {
+        if (e instanceof CommandError && /File exists/.test(e.result.stderr) && /veth/.test(e.result.stderr))
+          throw exists();
+        throw e;
+      }
     }
     if (s.isGateway) enableForwarding();
     const routes: CniRoute[] = ipam.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) }));
@@ -251,6 +314,15 @@ async function add(a: CniArgs, conf: PluginConf): Promise<CniResult> {
       podLines.push(`route add ${r.dst}${via ? ` via ${via}` : ""} dev ${a.ifname}`);
     }
     await ipBatch(a.netns, podLines);
+    // What the bridge looks like now (for the next ADD served by this process).
+    const brNow: IpLink = {
+      ...(brInfo ?? { ifindex: 0, ifname: s.bridge, mtu: s.mtu ?? 1500, linkinfo: { info_kind: "bridge" } }),
+      address: brMac,
+      flags: ["UP"],
+      operstate: "UP",
+      addr_info: s.isGateway && gw ? [{ family: "inet", local: gw, prefixlen: plen }] : (brInfo?.addr_info ?? []),
+    };
+    bridgeCache.set(s.bridge, { info: brNow, at: Date.now() });
     const result: CniResult = {
       cniVersion: conf.cniVersion ?? "1.1.0",
       interfaces: [

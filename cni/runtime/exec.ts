@@ -7,6 +7,7 @@
  *   r.ok ? r.result : r.error   // { code, msg, details? }
  */
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 
@@ -112,5 +113,67 @@ export function execPlugin(req: ExecRequest): Promise<ExecOutcome> {
     });
     child.stdin.on("error", () => {});
     child.stdin.end(req.stdin);
+  });
+}
+
+/**
+ * Sends one request straight to a plugin server's unix socket (cni/plugin/server.ts protocol), skipping the exec of
+ * bin/podwire-cni: what podwire's own kubelet does when the config names `agentSocket`. Resolves undefined when the
+ * socket cannot be reached (the caller then execs the plugin).
+ */
+export function callPluginSocket(
+  socketPath: string,
+  env: Record<string, string>,
+  stdin: string,
+  timeoutMs = 60_000,
+): Promise<ExecOutcome | undefined> {
+  const header = Object.entries(env)
+    .filter(([k]) => k.startsWith("CNI_"))
+    .map(([k, v]) => `${k}=${v}`)
+    .join("\n");
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let sent = false;
+    const sock = connect({ path: socketPath, allowHalfOpen: true });
+    const timer = setTimeout(() => sock.destroy(new Error("timeout")), timeoutMs);
+    sock.on("connect", () => {
+      sent = true;
+      sock.end(`${header}\n--\n${stdin}`);
+    });
+    sock.on("data", (b: Buffer) => chunks.push(b));
+    sock.on("error", () => {
+      clearTimeout(timer);
+      resolve(
+        sent
+          ? { ok: false, error: { code: 999, msg: "plugin socket failed mid-request" }, exitCode: -1, stderr: "" }
+          : undefined,
+      );
+    });
+    sock.on("end", () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("utf8");
+      const nl = text.indexOf("\n");
+      const code = Number(nl < 0 ? text : text.slice(0, nl));
+      const stdout = nl < 0 ? "" : text.slice(nl + 1);
+      if (!Number.isInteger(code)) {
+        resolve({ ok: false, error: { code: 999, msg: `bad reply from ${socketPath}` }, exitCode: -1, stderr: "" });
+        return;
+      }
+      if (code === 0) {
+        let result: unknown;
+        try {
+          result = stdout.trim() ? JSON.parse(stdout) : undefined;
+        } catch {
+          result = undefined;
+        }
+        resolve({ ok: true, stdout, result, stderr: "" });
+        return;
+      }
+      let error: PluginError = { code: 999, msg: stdout.trim() };
+      try {
+        error = JSON.parse(stdout) as PluginError;
+      } catch {}
+      resolve({ ok: false, error, exitCode: code, stderr: "" });
+    });
   });
 }

@@ -59,6 +59,44 @@ function bufToMac(b: Buffer | undefined): string {
   return b ? [...b].map((x) => x.toString(16).padStart(2, "0")).join(":") : "";
 }
 
+/** One netlink attribute: u16 length, u16 type, payload, padded to 4 bytes. */
+function nlattr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const b = Buffer.alloc((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type, 2);
+  payload.copy(b, 4);
+  return b;
+}
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+
+// rtnetlink constants (linux/if_link.h, linux/veth.h)
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+const VETH_INFO_PEER = 1;
+const IFLA_BRPORT_MODE = 4; // hairpin
+const NLM_F_EXCL = 0x200;
+
+export interface VethSpec {
+  name: string;
+  mac: string;
+  mtu?: number;
+  /** ifindex of the bridge to enslave the host end to. */
+  master?: number;
+  peer: { name: string; mac: string; mtu?: number; netnsFd: number };
+}
+
 export class Rtnl {
   private constructor(private readonly sock: NL.RtNetlinkSocket) {}
 
@@ -86,6 +124,71 @@ export class Rtnl {
       mtu: l.attrs.mtu ?? 0,
       up: !!l.data.flags?.up,
     };
+  }
+
+  /**
+   * Creates a veth pair in one RTM_NEWLINK: the host end here (enslaved, up), the peer straight into another
+   * namespace (IFLA_NET_NS_FD), so the peer never exists in this namespace. Fails with EEXIST like `ip`.
+   */
+  async createVeth(v: VethSpec): Promise<number> {
+    const peerMsg = Buffer.concat([
+      Buffer.alloc(16), // struct ifinfomsg of the peer (all zero)
+      nlattr(IFLA_IFNAME, cstr(v.peer.name)),
+      nlattr(IFLA_ADDRESS, macToBuf(v.peer.mac)),
+      ...(v.peer.mtu ? [nlattr(IFLA_MTU, u32(v.peer.mtu))] : []),
+      nlattr(IFLA_NET_NS_FD, u32(v.peer.netnsFd)),
+    ]);
+    const linkinfo = Buffer.concat([
+      nlattr(IFLA_INFO_KIND, cstr("veth")),
+      nlattr(IFLA_INFO_DATA, nlattr(VETH_INFO_PEER, peerMsg)),
+    ]);
+    await this.sock.newLink(
+      { flags: { up: true }, change: { up: true } },
+      {
+        ifname: v.name,
+        address: macToBuf(v.mac),
+        ...(v.mtu ? { mtu: v.mtu } : {}),
+        ...(v.master ? { master: v.master } : {}),
+        linkinfo,
+      },
+      { flags: NLM_F_CREATE | NLM_F_EXCL },
+    );
+    const idx = await this.linkIndexOne(v.name);
+    if (idx === undefined) throw new Error(`veth ${v.name} missing after creation`);
+    return idx;
+  }
+
+  /** Index of one link by name (a single RTM_GETLINK, no dump). */
+  async linkIndexOne(name: string): Promise<number | undefined> {
+    try {
+      const r = await this.sock.getLink({}, { ifname: name });
+      return r[0]?.data.index;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Sets hairpin mode on a bridge port (IFLA_BRPORT_MODE through the slave link info). */
+  async setHairpin(index: number, on: boolean): Promise<void> {
+    const linkinfo = Buffer.concat([
+      nlattr(IFLA_INFO_SLAVE_KIND, cstr("bridge")),
+      nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, Buffer.from([on ? 1 : 0]))),
+    ]);
+    // RTM_NEWLINK on an existing device (RTM_SETLINK ignores slave data).
+    await this.sock.newLink({ index }, { linkinfo });
+  }
+
+  /** Deletes a link by name; false when it does not exist. */
+  async deleteLink(name: string): Promise<boolean> {
+    const idx = await this.linkIndexOne(name);
+    if (idx === undefined) return false;
+    try {
+      await this.sock.delLink({ index: idx });
+      return true;
+    } catch (e) {
+      if (/ENODEV|No such/i.test(String((e as Error)?.message ?? e))) return false;
+      throw e;
+    }
   }
 
   async listNeigh(ifindex: number): Promise<NeighEntry[]> {

@@ -21,6 +21,7 @@ interface OverlayFlags {
   mtu?: number;
   once?: boolean;
   cleanupRules?: boolean;
+  cniSocket?: string;
 }
 
 const stderrLog: OverlayLogger = {
@@ -45,6 +46,7 @@ export function registerOverlay(program: Command): void {
     .option("--iptables-forward-rules <bool>", "add FORWARD accepts for the cluster CIDR", boolArg, true)
     .option("--resync <seconds>", "full resync period", intArg(1, 3600), 5)
     .option("--mtu <n>", "VTEP MTU (default underlay MTU - 50)", intArg(68, 65535))
+    .option("--cni-socket <path>", "serve podwire-cni requests on this unix socket (conflist agentSocket)")
     .option("--once", "sync once and exit (exit 1 when not ready)")
     .option("--cleanup-rules", "remove podwire's masquerade/forward chains and exit")
     .action(async (f: OverlayFlags) => {
@@ -99,6 +101,16 @@ export function registerOverlay(program: Command): void {
       }
       informer.onChange(() => agent.trigger());
       agent.start();
+      let server: import("node:net").Server | undefined;
+      if (f.cniSocket) {
+        const { startCniServer } = await import("../../../cni/plugin/server.js");
+        const { bridgeHandlers, useRtnetlink } = await import("../../../cni/plugin/bridge.js");
+        useRtnetlink();
+        server = await startCniServer(f.cniSocket, bridgeHandlers, (e) =>
+          stderrLog.warn({ err: String(e) }, "cni socket"),
+        );
+        stderrLog.info({ socket: f.cniSocket }, "serving podwire-cni");
+      }
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off("SIGTERM", stop);
@@ -108,6 +120,8 @@ export function registerOverlay(program: Command): void {
         process.on("SIGTERM", stop);
         process.on("SIGINT", stop);
       });
+      server?.close();
+      if (f.cniSocket) (await import("node:fs")).rmSync(f.cniSocket, { force: true });
       await agent.stop();
       source.stop();
     });
