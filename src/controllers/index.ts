@@ -75,6 +75,8 @@ export function selectControllers(list: readonly string[] | undefined): Controll
       : ["*"];
   const known = new Set<string>(allControllers);
   const on = new Set<ControllerName>();
+  // Only removals (`-nodeipam`) mean "all but these".
+  if (items.every((it) => it.startsWith("-"))) for (const c of allControllers) on.add(c);
   for (const it of items) {
     if (it === "*") for (const c of allControllers) on.add(c);
     else if (it.startsWith("-")) {
