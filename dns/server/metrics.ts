@@ -3,7 +3,7 @@
  * reads them when scraped, so a query does not pay for label hashing.
  */
 import http from "node:http";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, type Metric, Registry } from "prom-client";
 
 const TYPE_NAMES: Record<number, string> = {
   1: "A",
@@ -17,14 +17,15 @@ const TYPE_NAMES: Record<number, string> = {
   33: "SRV",
   255: "ANY",
 };
+const BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048];
 const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
 
 export class DnsMetrics {
   readonly registry = new Registry();
   private readonly requests = new Map<string, number>();
   private readonly responses = new Map<string, number>();
-  private readonly duration: Histogram;
-  private readonly durationChildren = new Map<string, ReturnType<Histogram["labels"]>>();
+  /** Per query type: cumulative-later bucket counts, then sum and count (a histogram without label hashing). */
+  private readonly durations = new Map<string, { buckets: Float64Array; sum: number; count: number }>();
   cacheHits = 0;
   cacheMisses = 0;
   cacheEntries = () => 0;
@@ -58,13 +59,21 @@ export class DnsMetrics {
           this.inc({ server: self.server, zone: ".", view: "", ...labelsOf(k, ["rcode", "plugin"]) }, n);
       },
     });
-    this.duration = new Histogram({
-      name: "coredns_dns_request_duration_seconds",
+    const histogramName = "coredns_dns_request_duration_seconds";
+    const histogram = {
+      name: histogramName,
       help: "Histogram of the time (in seconds) each request took.",
-      labelNames: ["server", "zone", "view", "type"],
-      buckets: [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
-      registers: [this.registry],
-    });
+      type: "histogram",
+      aggregator: "sum",
+      get: async () => ({
+        name: histogramName,
+        help: "Histogram of the time (in seconds) each request took.",
+        type: "histogram",
+        aggregator: "sum",
+        values: this.histogramValues(),
+      }),
+    };
+    this.registry.registerMetric(histogram as unknown as Metric);
     new Counter({
       name: "coredns_cache_hits_total",
       help: "The count of cache hits.",
@@ -114,12 +123,39 @@ export class DnsMetrics {
     const k = `${RCODE_NAMES[rcode] ?? String(rcode)}|${plugin}`;
     this.responses.set(k, (this.responses.get(k) ?? 0) + 1);
     const t = TYPE_NAMES[qtype] ?? "other";
-    let h = this.durationChildren.get(t);
+    let h = this.durations.get(t);
     if (!h) {
-      h = this.duration.labels({ server: this.server, zone: ".", view: "", type: t });
-      this.durationChildren.set(t, h);
+      h = { buckets: new Float64Array(BUCKETS.length), sum: 0, count: 0 };
+      this.durations.set(t, h);
     }
-    h.observe(seconds);
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= (BUCKETS[i] as number)) {
+        (h.buckets as Float64Array)[i]++;
+        break;
+      }
+    }
+    h.sum += seconds;
+    h.count++;
+  }
+
+  private histogramValues() {
+    const out: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+    for (const [type, h] of this.durations) {
+      const labels = { server: this.server, zone: ".", view: "", type };
+      let cum = 0;
+      BUCKETS.forEach((le, i) => {
+        cum += h.buckets[i] as number;
+        out.push({ metricName: "coredns_dns_request_duration_seconds_bucket", labels: { ...labels, le }, value: cum });
+      });
+      out.push({
+        metricName: "coredns_dns_request_duration_seconds_bucket",
+        labels: { ...labels, le: "+Inf" },
+        value: h.count,
+      });
+      out.push({ metricName: "coredns_dns_request_duration_seconds_sum", labels, value: h.sum });
+      out.push({ metricName: "coredns_dns_request_duration_seconds_count", labels, value: h.count });
+    }
+    return out;
   }
 
   /** Serves /metrics on host:port; resolves once listening. */

@@ -18,8 +18,8 @@ export interface Query {
   id: number;
   /** Header octets 2–3 as received (RD and CD are echoed from here). */
   flags: number;
-  /** Lower-case labels of the question name (no root label). */
-  labels: string[];
+  /** Lower-case labels of the question name (no root label); computed on first use (the fast path never asks). */
+  readonly labels: string[];
   qtype: number;
   qclass: number;
   /** The question as received (uncompressed name + type + class): echoed in replies, keeps the client's case. */
@@ -59,7 +59,6 @@ export function parseQuery(buf: Buffer): ParseResult {
 /** Returns undefined to hand the packet to dns2. */
 function readFast(buf: Buffer, id: number, flags: number, ar: number): ParseResult | undefined {
   let off = 12;
-  const labels: string[] = [];
   let total = 1;
   for (;;) {
     if (off >= buf.length) return { kind: "error", rcode: 1, id, flags };
@@ -71,7 +70,6 @@ function readFast(buf: Buffer, id: number, flags: number, ar: number): ParseResu
     if (len & 0xc0) return (len & 0xc0) === 0xc0 ? undefined : { kind: "error", rcode: 1, id, flags };
     total += len + 1;
     if (total > MAX_NAME || off + 1 + len > buf.length) return { kind: "error", rcode: 1, id, flags };
-    labels.push(lowerLabel(buf, off + 1, len));
     off += 1 + len;
   }
   if (off + 4 > buf.length) return { kind: "error", rcode: 1, id, flags };
@@ -91,9 +89,7 @@ function readFast(buf: Buffer, id: number, flags: number, ar: number): ParseResu
       dnssecOk: ((buf[off + 7] as number) & 0x80) !== 0,
     };
   }
-  const q: Query = { id, flags, labels, qtype, qclass, question, key: lowerKey(question) };
-  if (edns) q.edns = edns;
-  return { kind: "query", query: q };
+  return { kind: "query", query: new ParsedQuery(id, flags, qtype, qclass, question, edns) };
 }
 
 function readWithDns2(buf: Buffer, id: number, flags: number): ParseResult {
@@ -107,31 +103,46 @@ function readWithDns2(buf: Buffer, id: number, flags: number): ParseResult {
     nameWire.copy(question, 0);
     question.writeUInt16BE(qs.type, nameWire.length);
     question.writeUInt16BE(qs.class, nameWire.length + 2);
-    const labels = name === "" ? [] : name.split(".").map((l) => asciiLower(l));
-    const q: Query = { id, flags, labels, qtype: qs.type, qclass: qs.class, question, key: lowerKey(question) };
     const opt = p.additionals.find((r) => r.type === 41);
-    if (opt) {
-      const ttl = opt.ttl ?? 0;
-      q.edns = {
-        payload: opt.class ?? opt.udpPayloadSize ?? 512,
-        version: (ttl >>> 16) & 0xff,
-        dnssecOk: !!opt.doFlag,
-      };
-    }
-    return { kind: "query", query: q };
+    const ttl = opt?.ttl ?? 0;
+    const edns = opt
+      ? { payload: opt.class ?? opt.udpPayloadSize ?? 512, version: (ttl >>> 16) & 0xff, dnssecOk: !!opt.doFlag }
+      : undefined;
+    return { kind: "query", query: new ParsedQuery(id, flags, qs.type, qs.class, question, edns) };
   } catch {
     return { kind: "error", rcode: 1, id, flags };
   }
 }
 
-function lowerLabel(buf: Buffer, start: number, len: number): string {
-  let s = "";
-  for (let i = start; i < start + len; i++) {
-    let c = buf[i] as number;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    s += String.fromCharCode(c);
+class ParsedQuery implements Query {
+  readonly key: string;
+  readonly edns?: Edns;
+  private labelCache: string[] | undefined;
+  constructor(
+    readonly id: number,
+    readonly flags: number,
+    readonly qtype: number,
+    readonly qclass: number,
+    readonly question: Buffer,
+    edns: Edns | undefined,
+  ) {
+    this.key = lowerKey(question);
+    if (edns) this.edns = edns;
   }
-  return s;
+  get labels(): string[] {
+    if (this.labelCache) return this.labelCache;
+    const out: string[] = [];
+    const k = this.key;
+    let off = 0;
+    for (;;) {
+      const len = k.charCodeAt(off);
+      if (!len || Number.isNaN(len)) break;
+      out.push(k.slice(off + 1, off + 1 + len));
+      off += 1 + len;
+    }
+    this.labelCache = out;
+    return out;
+  }
 }
 
 function asciiLower(s: string): string {
@@ -153,16 +164,5 @@ export function makeQuery(name: string, qtype: number, like: Query): Query {
   nameWire.copy(question, 0);
   question.writeUInt16BE(qtype, nameWire.length);
   question.writeUInt16BE(like.qclass, nameWire.length + 2);
-  const labels = clean === "" ? [] : clean.split(".").map((l) => asciiLower(l));
-  const q: Query = {
-    id: like.id,
-    flags: like.flags,
-    labels,
-    qtype,
-    qclass: like.qclass,
-    question,
-    key: lowerKey(question),
-  };
-  if (like.edns) q.edns = like.edns;
-  return q;
+  return new ParsedQuery(like.id, like.flags, qtype, like.qclass, question, like.edns);
 }
