@@ -222,8 +222,9 @@ describe("control plane inside podwire server", () => {
       const eps = l.ok ? l.value.items.flatMap((s: EndpointSlice) => s.endpoints ?? []) : [];
       return eps.length === 3 && eps.every((e) => e.conditions?.ready === false);
     }, "endpoints not ready");
-    const e = await c.get("Endpoints", "default", "web");
-    assert.ok(e.ok);
-    assert.equal((e.value as Endpoints).subsets?.[0]?.notReadyAddresses?.length, 3);
+    await until(async () => {
+      const e = await c.get("Endpoints", "default", "web");
+      return e.ok && (e.value as Endpoints).subsets?.[0]?.notReadyAddresses?.length === 3;
+    }, "legacy endpoints not ready");
   });
 });
