@@ -18,6 +18,7 @@ import {
 import { invalidStatus, validate } from "../api/validation.js";
 import { CompactedError, type KeyValue, type Store, type TxnOp, type WatchHandle } from "../storage/types.js";
 import type { ServiceAllocator } from "./allocator.js";
+import { checkMetadata, guardDecode } from "./decode.js";
 import { ApiError, errors } from "./errors.js";
 import { objectFields, supportedFields } from "./fields.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
@@ -231,7 +232,8 @@ export class Registry {
       );
     body.apiVersion = apiVersionOf(res);
     body.kind = res.kind;
-    if (body.metadata === null || typeof body.metadata !== "object" || Array.isArray(body.metadata)) body.metadata = {};
+    if (body.metadata === null || body.metadata === undefined) body.metadata = {};
+    checkMetadata(body.metadata);
     if (res.namespaced) {
       if (body.metadata.namespace && ns && body.metadata.namespace !== ns)
         throw errors.badRequest(
@@ -284,9 +286,9 @@ export class Registry {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
-    let obj = applyDefaults(body) as Obj;
-    obj = this.createStatus(res, obj);
-    this.invalid(res, obj);
+    let obj = guardDecode(() => applyDefaults(body) as Obj);
+    obj = guardDecode(() => this.createStatus(res, obj));
+    guardDecode(() => this.invalid(res, obj));
     if (opts.dryRun) return obj;
     for (let attempt = 0; ; attempt++) {
       const candidate = clone(obj);
@@ -434,11 +436,11 @@ export class Registry {
         if (current.status === undefined) delete next.status;
         else next.status = current.status;
       }
-      next = applyDefaults(next) as Obj;
+      next = guardDecode(() => applyDefaults(next) as Obj);
       if (specPart(next) !== specPart(current)) next.metadata.generation = (m.generation ?? 1) + 1;
     }
     delete next.metadata.resourceVersion;
-    this.invalid(res, next);
+    guardDecode(() => this.invalid(res, next));
     const currentRV = Number(current.metadata.resourceVersion);
     // The last finalizer removed from an object being deleted (pods finish through a grace-0 delete instead).
     const finished =
