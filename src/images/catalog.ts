@@ -44,14 +44,13 @@ export function resolveImage(c: Pick<Container, "image" | "command" | "args">): 
   const command = c.command ?? [];
   const args = c.args ?? [];
   // agnhost: entrypoint `/agnhost`, the first word of the remaining argv is the subcommand.
-  const agnhostArgv =
-    name === "agnhost"
-      ? command.length > 0 && /(^|\/)agnhost$/.test(command[0] ?? "")
-        ? [...command.slice(1), ...args]
-        : command.length === 0
-          ? args
-          : null
-      : null;
+  let agnhostArgv: string[] | null = null;
+  if (name === "agnhost") {
+    if (command.length > 0 && /(^|\/)agnhost$/.test(command[0] ?? "")) agnhostArgv = [...command.slice(1), ...args];
+    else if (command.length === 0) agnhostArgv = args;
+    // `kubectl run --image=…agnhost -- /agnhost netexec` repeats the entrypoint in args: accept it.
+    if (agnhostArgv && /(^|\/)agnhost$/.test(agnhostArgv[0] ?? "")) agnhostArgv = agnhostArgv.slice(1);
+  }
   if (agnhostArgv) {
     const sub = builtinFromName(agnhostArgv[0] ?? "");
     if (sub) return builtin(sub, agnhostArgv.slice(1));

@@ -13,7 +13,7 @@ export function registerSandbox(program: Command): void {
     .option("--nodes <n>", "number of nodes", intArg(1, 50), 3)
     .option("--name <name>", "sandbox name (namespaces are <name>-node1…)", "pw")
     .option("--proxy-mode <mode>", "iptables | userspace", "iptables")
-    .option("--backend <b>", "pod routing between nodes: host-gw | vxlan (overlay agent)", "host-gw")
+    .option("--backend <b>", "pod routing between nodes: vxlan (overlay agent) | host-gw (static routes)", "vxlan")
     .option("--timeout <seconds>", "give up after this long", intArg(10, 3600), 300)
     .action(async (f: { nodes: number; name: string; proxyMode: string; backend: string; timeout: number }) => {
       // The host kubeconfig verifies the apiserver by its IP SAN (tls-server-name); Node warns about IP SNI.

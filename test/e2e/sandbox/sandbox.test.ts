@@ -13,6 +13,7 @@ import { curlIn, dialFrom, iptablesSave, Kubectl, podwire, sepTargets, sh, shell
 
 const NAME = process.env.PODWIRE_E2E_NAME ?? "pwe";
 const MODE = process.env.PODWIRE_E2E_PROXY_MODE ?? "iptables";
+const BACKEND = process.env.PODWIRE_E2E_BACKEND ?? "vxlan";
 const CLIENT_NS = `${NAME}x-client`;
 const CLIENT_IP = "198.18.1.100";
 const READY_DIR = `/tmp/${NAME}-e2e-ready`;
@@ -22,7 +23,7 @@ interface PodList {
   items: Pod[];
 }
 
-describe(`sandbox e2e (${MODE} mode, 3 nodes)`, { timeout: 600_000 }, () => {
+describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }, () => {
   let state: SandboxState;
   let k: Kubectl;
   const nodeNs = (node: string) => `${NAME}-${node}`;
@@ -42,7 +43,12 @@ describe(`sandbox e2e (${MODE} mode, 3 nodes)`, { timeout: 600_000 }, () => {
   before(async () => {
     sh(podwire, ["down", "--name", NAME]); // leftovers of a crashed run
     await delNetns(CLIENT_NS);
-    const r = sh(podwire, ["up", "--nodes", "3", "--name", NAME, "--proxy-mode", MODE], process.env, 330_000);
+    const r = sh(
+      podwire,
+      ["up", "--nodes", "3", "--name", NAME, "--proxy-mode", MODE, "--backend", BACKEND],
+      process.env,
+      330_000,
+    );
     assert.equal(r.code, 0, `podwire up exits 0 (stderr: ${r.err.slice(-2000)})`);
     assert.match(r.out, /^export KUBECONFIG=\/\S+$/m, "podwire up prints export KUBECONFIG=/abs/path");
     const s = readState(NAME);
