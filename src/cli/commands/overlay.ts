@@ -22,6 +22,8 @@ interface OverlayFlags {
   once?: boolean;
   cleanupRules?: boolean;
   cniSocket?: string;
+  cniNetwork?: string[];
+  cniDataDir: string;
 }
 
 const stderrLog: OverlayLogger = {
@@ -47,6 +49,12 @@ export function registerOverlay(program: Command): void {
     .option("--resync <seconds>", "full resync period", intArg(1, 3600), 5)
     .option("--mtu <n>", "VTEP MTU (default underlay MTU - 50)", intArg(68, 65535))
     .option("--cni-socket <path>", "serve podwire-cni requests on this unix socket (conflist agentSocket)")
+    .option(
+      "--cni-network <name>",
+      "on start, free IPAM entries of this network whose sandbox is gone (repeatable)",
+      collect,
+    )
+    .option("--cni-data-dir <dir>", "host-local data dir of --cni-network", "/var/lib/cni/networks")
     .option("--once", "sync once and exit (exit 1 when not ready)")
     .option("--cleanup-rules", "remove podwire's masquerade/forward chains and exit")
     .action(async (f: OverlayFlags) => {
@@ -91,6 +99,17 @@ export function registerOverlay(program: Command): void {
         },
       );
       await informer.synced;
+      if (f.cniNetwork?.length) {
+        const { reclaimOrphans } = await import("../../../cni/plugin/reclaim.js");
+        for (const net of f.cniNetwork) {
+          try {
+            const freed = await reclaimOrphans(net, f.cniDataDir);
+            if (freed.length) stderrLog.info({ network: net, freed }, "freed IPs of sandboxes that no longer exist");
+          } catch (e) {
+            stderrLog.warn({ network: net, err: String(e) }, "IPAM reclaim failed");
+          }
+        }
+      }
       if (f.once) {
         const r = await agent.sync();
         await agent.stop();

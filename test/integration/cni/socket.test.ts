@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execPlugin } from "../../../cni/runtime/exec.js";
@@ -7,6 +7,7 @@ import { PODWIRE_BIN_DIR } from "../../support/cni.js";
 import {
   type AgentProc,
   nodeObject,
+  PODWIRE_CLI,
   startOverlay,
   stopAgent,
   subnetFileOf,
@@ -104,4 +105,55 @@ test("bin/podwire-cni forwards to the agent's socket (rtnetlink host side): same
   const r2 = await exec(env("ADD"));
   assert.ok(r2.ok, JSON.stringify(r2));
   assert.ok((await exec(env("DEL"))).ok);
+});
+
+test("agent start frees IPs whose sandbox is gone, keeps live ones and fresh reservations", async () => {
+  const node = topo.nodes[0]!;
+  const dataDir = join(node.dir, "ipam-reclaim");
+  const conf = JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "rc",
+    type: "podwire-cni",
+    ipam: { type: "host-local", ranges: [[{ subnet: "10.244.8.0/24" }]], dataDir },
+  });
+  const pod = await topo.addPod(node, "live");
+  const live = await execPlugin({
+    type: "podwire-cni",
+    path: [PODWIRE_BIN_DIR],
+    env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "alive", CNI_NETNS: pod.path, CNI_IFNAME: "eth0" },
+    stdin: conf,
+    wrap: ["nsenter", `--net=${node.path}`, "--"],
+  });
+  assert.ok(live.ok, JSON.stringify(live));
+  // Two dead sandboxes (no veth): one old reservation, one just made.
+  const store = join(dataDir, "rc");
+  writeFileSync(join(store, "10.244.8.50"), "dead\r\neth0");
+  utimesSync(join(store, "10.244.8.50"), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+  writeFileSync(join(store, "10.244.8.51"), "justnow\r\neth0");
+  const objects = join(topo.dir, "nodes.yaml");
+  const r = await topo.exec(
+    node,
+    process.execPath,
+    [
+      PODWIRE_CLI,
+      "overlay",
+      "--objects",
+      objects,
+      "--node-name",
+      node.name,
+      "--subnet-file",
+      subnetFileOf(node),
+      "--cni-network",
+      "rc",
+      "--cni-data-dir",
+      dataDir,
+      "--once",
+    ],
+    { check: false },
+  );
+  assert.match(r.stderr, /freed IPs of sandboxes/);
+  const left = readdirSync(store)
+    .filter((f) => /^\d/.test(f))
+    .sort();
+  assert.deepEqual(left, ["10.244.8.2", "10.244.8.51"]);
 });
