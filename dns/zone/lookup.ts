@@ -7,7 +7,14 @@
  */
 import { familyOf, ipFromDashed, ipFromReverseLabels } from "./ip.js";
 import { type RecordData, RRType, type ZoneAnswer, type ZoneRecord } from "../records.js";
-import type { ServiceEntry, ZoneOptions, ZoneView } from "./view.js";
+import {
+  endpointHost,
+  endpointsNamed,
+  reverseNames,
+  type ServiceEntry,
+  type ZoneOptions,
+  type ZoneView,
+} from "./view.js";
 
 /** Result for names outside every zone we serve: let the next handler (forwarding) answer. */
 export const PASS = "pass" as const;
@@ -91,7 +98,7 @@ export function lookup(
     const ip = ipFromReverseLabels(labels);
     if (!ip) return PASS;
     if (!view) return answer("SERVFAIL");
-    const targets = view.reverse.get(ip);
+    const targets = reverseNames(view, ip);
     if (!targets) return PASS;
     if (!wants(qtype, RRType.PTR)) return negative("NOERROR", isV4 ? "in-addr.arpa" : "ip6.arpa", view);
     return answer(
@@ -144,8 +151,8 @@ function lookupCluster(view: ZoneView, rel: string[], qname: string, qtype: numb
 
   if (svc.kind === "externalName") return nxdomain();
   if (parts.length === 3) {
-    const eps = svc.byHost.get(parts[2] as string);
-    if (!eps) return nxdomain();
+    const eps = endpointsNamed(svc, parts[2] as string);
+    if (eps.length === 0) return nxdomain();
     const recs = addressRecords(
       qname,
       eps.map((e) => e.ip),
@@ -167,7 +174,7 @@ function lookupCluster(view: ZoneView, rel: string[], qname: string, qtype: numb
     if (records.length) glue.push(...addressRecords(svcName, svc.ips, RRType.ANY, ttl));
   } else {
     for (const e of svc.endpoints) {
-      const target = `${e.host}.${svcName}`;
+      const target = `${endpointHost(e)}.${svcName}`;
       let used = false;
       for (const p of e.ports) {
         if (!match(p)) continue;
@@ -215,7 +222,7 @@ function serviceRecords(
       if (records.length) glue.push(...addressRecords(svcName, svc.ips, RRType.ANY, ttl));
     } else {
       for (const e of svc.endpoints) {
-        const target = `${e.host}.${svcName}`;
+        const target = `${endpointHost(e)}.${svcName}`;
         for (const p of e.ports) records.push(srv(qname, ttl, p.port, target));
         if (e.ports.length) glue.push(...addressRecords(target, [e.ip], RRType.ANY, ttl));
       }

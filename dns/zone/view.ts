@@ -5,7 +5,7 @@
  * the objects (about what CoreDNS keeps after stripping objects to minimal structs).
  */
 import type { EndpointSlice, KubeObject, Namespace, Pod, Service } from "../../src/api/index.js";
-import { canonicalIp, dashedIp } from "./ip.js";
+import { canonicalIp, dashedIp, ipFromDashed } from "./ip.js";
 
 export type PodsMode = "disabled" | "insecure" | "verified";
 
@@ -25,11 +25,13 @@ export interface PortEntry {
   port: number;
 }
 
+/** One ready endpoint address. Kept small: the label is derived (see endpointHost) unless a hostname is set. */
 export interface EndpointEntry {
-  /** Lower-case DNS label of the endpoint: its hostname, else its dashed IP. */
-  host: string;
   ip: string;
+  /** Lower-case `hostname` of the endpoint, when set. */
+  hostname?: string;
   ports: readonly PortEntry[];
+  svc: ServiceEntry;
 }
 
 export type ServiceKind = "clusterIP" | "headless" | "externalName";
@@ -44,9 +46,10 @@ export interface ServiceEntry {
   externalName?: string;
   /** Ready endpoints (all endpoints when the service publishes not-ready addresses), de-duplicated by IP. */
   endpoints: readonly EndpointEntry[];
-  /** Endpoint label → its entries (one label may carry several IPs). */
-  byHost: ReadonlyMap<string, readonly EndpointEntry[]>;
 }
+
+/** What a reverse (PTR) lookup of an IP finds: services by ClusterIP, else endpoints. */
+export type ReverseTarget = ServiceEntry | EndpointEntry;
 
 export interface ZoneView {
   readonly options: ZoneOptions;
@@ -54,8 +57,8 @@ export interface ZoneView {
   readonly namespaces: ReadonlySet<string>;
   /** Key `name.namespace`, lower case. */
   readonly services: ReadonlyMap<string, ServiceEntry>;
-  /** Canonical IP → reverse targets (FQDNs without trailing dot): ClusterIP matches, else endpoint names. */
-  readonly reverse: ReadonlyMap<string, readonly string[]>;
+  /** Canonical IP → what it names: ClusterIP matches (services), else endpoints. See reverseNames(). */
+  readonly reverse: ReadonlyMap<string, ReverseTarget | ReverseTarget[]>;
   /** `namespace/ip` of running pods (filled only in `pods verified` mode). */
   readonly podIps: ReadonlySet<string>;
   /** SOA serial: changes whenever the view is rebuilt from different objects. */
@@ -124,12 +127,13 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
     }
   }
 
-  const reverseSvc = new Map<string, string[]>();
-  const reverseEp = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, v: string) => {
+  const reverseSvc = new Map<string, ReverseTarget | ReverseTarget[]>();
+  const reverseEp = new Map<string, ReverseTarget | ReverseTarget[]>();
+  const push = (m: Map<string, ReverseTarget | ReverseTarget[]>, k: string, v: ReverseTarget) => {
     const l = m.get(k);
-    if (!l) m.set(k, [v]);
-    else if (!l.includes(v)) l.push(v);
+    if (l === undefined) m.set(k, v);
+    else if (Array.isArray(l)) l.push(v);
+    else m.set(k, [l, v]);
   };
 
   for (const s of svcObjects) {
@@ -137,22 +141,21 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
     const ns = lc(s.metadata.namespace ?? "default");
     const key = `${name}.${ns}`;
     const spec = s.spec ?? {};
-    const fqdn = `${key}.svc.${options.zone}`;
     let kind: ServiceKind;
     const ips: string[] = [];
     if (spec.type === "ExternalName") kind = "externalName";
-    else if (!spec.clusterIP || spec.clusterIP === "None") kind = spec.clusterIP === "None" ? "headless" : "clusterIP";
-    else kind = "clusterIP";
+    else kind = spec.clusterIP === "None" ? "headless" : "clusterIP";
+    const endpoints: EndpointEntry[] = [];
+    const entry: ServiceEntry = { name, namespace: ns, kind, ips, ports: portsOf(spec.ports), endpoints };
+    if (kind === "externalName" && spec.externalName) entry.externalName = spec.externalName.replace(/\.$/, "");
     if (kind === "clusterIP") {
       const raw = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
       for (const ip of raw) {
         const c = canonicalIp(ip);
         if (c && !ips.includes(c)) ips.push(c);
       }
-      for (const ip of ips) push(reverseSvc, ip, fqdn);
+      for (const ip of ips) push(reverseSvc, ip, entry);
     }
-    const endpoints: EndpointEntry[] = [];
-    const byHost = new Map<string, EndpointEntry[]>();
     if (kind !== "externalName") {
       const seen = new Set<string>();
       const publishNotReady = spec.publishNotReadyAddresses === true;
@@ -165,33 +168,20 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
             const ip = canonicalIp(addr);
             if (!ip || seen.has(ip)) continue;
             seen.add(ip);
-            const host = lc(ep.hostname || dashedIp(ip));
-            const entry: EndpointEntry = { host, ip, ports };
-            endpoints.push(entry);
-            const l = byHost.get(host);
-            if (l) l.push(entry);
-            else byHost.set(host, [entry]);
-            push(reverseEp, ip, `${host}.${fqdn}`);
+            const e: EndpointEntry = { ip, ports, svc: entry };
+            if (ep.hostname) e.hostname = lc(ep.hostname);
+            endpoints.push(e);
+            push(reverseEp, ip, e);
           }
         }
       }
     }
-    const entry: ServiceEntry = {
-      name,
-      namespace: ns,
-      kind,
-      ips,
-      ports: portsOf(spec.ports),
-      endpoints,
-      byHost,
-    };
-    if (kind === "externalName" && spec.externalName) entry.externalName = spec.externalName.replace(/\.$/, "");
     services.set(key, entry);
   }
 
   // CoreDNS reverse.go: a ClusterIP match wins; only otherwise are endpoint IPs consulted.
-  const reverse = new Map<string, readonly string[]>(reverseEp);
-  for (const [ip, names] of reverseSvc) reverse.set(ip, names);
+  const reverse = reverseEp;
+  for (const [ip, t] of reverseSvc) reverse.set(ip, t);
 
   return { options, namespaces, services, reverse, podIps, serial };
 }
@@ -199,4 +189,30 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
 /** An empty view (used before anything is known; lookups still need options). */
 export function emptyZoneView(options: ZoneOptions): ZoneView {
   return buildZoneView([], options, 0);
+}
+
+/** The DNS label of an endpoint: its hostname, else its dashed IP (CoreDNS `endpointHostname()`). */
+export function endpointHost(e: EndpointEntry): string {
+  return e.hostname ?? dashedIp(e.ip);
+}
+
+/** The service's endpoints whose label is `label`. */
+export function endpointsNamed(svc: ServiceEntry, label: string): EndpointEntry[] {
+  const asIp = ipFromDashed(label);
+  return svc.endpoints.filter((e) => (e.hostname === undefined ? e.ip === asIp : e.hostname === label));
+}
+
+/** `name.namespace.svc.zone` of a service. */
+export function serviceFqdn(svc: ServiceEntry, zone: string): string {
+  return `${svc.name}.${svc.namespace}.svc.${zone}`;
+}
+
+/** PTR targets of an IP (FQDNs without trailing dot), or undefined when it names nothing of ours. */
+export function reverseNames(view: ZoneView, ip: string): string[] | undefined {
+  const t = view.reverse.get(ip);
+  if (t === undefined) return undefined;
+  const zone = view.options.zone;
+  const name = (x: ReverseTarget) =>
+    "svc" in x ? `${endpointHost(x)}.${serviceFqdn(x.svc, zone)}` : serviceFqdn(x, zone);
+  return [...new Set((Array.isArray(t) ? t : [t]).map(name))];
 }
