@@ -45,6 +45,20 @@ export function parseIP(s: string): ParsedIP | null {
   return { family: "IPv6", text: a.toString(), value };
 }
 
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Family and canonical text only (no integer value): the cheap path for the many endpoint addresses. */
+export function ipText(s: string): { family: Family; text: string } | null {
+  const m = V4.exec(s);
+  if (m) {
+    const o = [m[1], m[2], m[3], m[4]].map((x) => Number.parseInt(x!, 10));
+    if (o.some((x) => x > 255)) return null;
+    return { family: "IPv4", text: o.join(".") };
+  }
+  const p = parseIP(s);
+  return p ? { family: p.family, text: p.text } : null;
+}
+
 /** Canonical text of an IP, or null. */
 export function normalizeIP(s: string): string | null {
   return parseIP(s)?.text ?? null;

@@ -12,7 +12,7 @@ import {
   serviceLocalChainName,
   servicePortChainName,
 } from "./hash.js";
-import { type Family, joinHostPort, parseCIDR, parseIP } from "./ip.js";
+import { type Family, ipText, joinHostPort, parseCIDR, parseIP } from "./ip.js";
 
 export type Proto = "tcp" | "udp" | "sctp";
 
@@ -112,8 +112,21 @@ export function servicePortsFromServices(services: Iterable<Service>, family: Fa
   return out;
 }
 
-/** The ServicePortInfos of one Service (empty when the proxier skips it). */
+const servicePortCache = new WeakMap<Service, { family: Family; ports: ServicePortInfo[] }>();
+
+/**
+ * The ServicePortInfos of one Service (empty when the proxier skips it). Memoised per object: informers replace
+ * objects on change, so an unchanged Service is not re-hashed on every sync. Callers must not mutate the result.
+ */
 export function servicePortsOfService(svc: Service, family: Family): ServicePortInfo[] {
+  const hit = servicePortCache.get(svc);
+  if (hit && hit.family === family) return hit.ports;
+  const ports = computeServicePorts(svc, family);
+  servicePortCache.set(svc, { family, ports });
+  return ports;
+}
+
+function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
   const spec = svc.spec;
   if (!spec || spec.type === "ExternalName") return [];
   const clusterIP = clusterIPForFamily(svc, family);
@@ -128,7 +141,7 @@ export function servicePortsOfService(svc: Service, family: Family): ServicePort
     : 0;
   const externalIPs: string[] = [];
   for (const e of spec.externalIPs ?? []) {
-    const p = parseIP(e);
+    const p = ipText(e);
     if (p && p.family === family) externalIPs.push(p.text);
   }
   const loadBalancerSourceRanges: string[] = [];
@@ -196,35 +209,12 @@ export function endpointsFromSlices(
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
   for (const slice of sorted) {
-    const serviceKey = sliceServiceKey(slice);
-    if (!serviceKey) continue;
-    if (slice.addressType === "FQDN") continue;
-    for (const port of slice.ports ?? []) {
-      if (!port?.port) continue;
-      const portName = port.name ?? "";
-      const name = portName ? `${serviceKey}:${portName}` : serviceKey;
-      const protocol = protoOf(port.protocol);
-      const key = portKey(name, protocol);
+    for (const [key, eps] of sliceEndpoints(slice, family, nodeName)) {
       let set = sets.get(key);
       if (!set) sets.set(key, (set = new Map()));
-      for (const ep of slice.endpoints ?? []) {
-        if (!ep.addresses || ep.addresses.length === 0) continue;
-        const p = parseIP(ep.addresses[0]!);
-        if (!p || p.family !== family) continue;
-        const c = ep.conditions ?? {};
-        const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-        const endpoint = joinHostPort(p.text, port.port);
-        if (set.has(endpoint) && !isLocal) continue;
-        set.set(endpoint, {
-          ip: p.text,
-          port: port.port,
-          endpoint,
-          isLocal,
-          ready: c.ready === undefined || c.ready === null || c.ready === true,
-          serving: c.serving === undefined || c.serving === null || c.serving === true,
-          terminating: c.terminating === true,
-          chain: endpointChainName(name, protocol, endpoint),
-        });
+      for (const e of eps) {
+        if (set.has(e.endpoint) && !e.isLocal) continue;
+        set.set(e.endpoint, e);
       }
     }
   }
@@ -234,6 +224,48 @@ export function endpointsFromSlices(
     out.set(key, list);
   }
   return out;
+}
+
+const sliceCache = new WeakMap<
+  EndpointSlice,
+  { family: Family; nodeName: string; entries: [string, EndpointInfo[]][] }
+>();
+
+/** One slice's endpoints per service port, memoised per object (like sliceServiceKey, informers replace objects). */
+function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string): [string, EndpointInfo[]][] {
+  const hit = sliceCache.get(slice);
+  if (hit && hit.family === family && hit.nodeName === nodeName) return hit.entries;
+  const entries: [string, EndpointInfo[]][] = [];
+  const serviceKey = sliceServiceKey(slice);
+  if (serviceKey && slice.addressType !== "FQDN") {
+    for (const port of slice.ports ?? []) {
+      if (!port?.port) continue;
+      const portName = port.name ?? "";
+      const name = portName ? `${serviceKey}:${portName}` : serviceKey;
+      const protocol = protoOf(port.protocol);
+      const list: EndpointInfo[] = [];
+      for (const ep of slice.endpoints ?? []) {
+        if (!ep.addresses || ep.addresses.length === 0) continue;
+        const p = ipText(ep.addresses[0]!);
+        if (!p || p.family !== family) continue;
+        const c = ep.conditions ?? {};
+        const endpoint = joinHostPort(p.text, port.port);
+        list.push({
+          ip: p.text,
+          port: port.port,
+          endpoint,
+          isLocal: ep.nodeName !== undefined && ep.nodeName === nodeName,
+          ready: c.ready === undefined || c.ready === null || c.ready === true,
+          serving: c.serving === undefined || c.serving === null || c.serving === true,
+          terminating: c.terminating === true,
+          chain: endpointChainName(name, protocol, endpoint),
+        });
+      }
+      entries.push([portKey(name, protocol), list]);
+    }
+  }
+  sliceCache.set(slice, { family, nodeName, entries });
+  return entries;
 }
 
 export interface CategorizedEndpoints {
