@@ -435,7 +435,7 @@ function rowObject(o: KubeObject, include: IncludeObject): unknown {
 /** Renders objects of one kind as a Table. */
 export function toTable(
   kind: string,
-  items: KubeObject[],
+  items: (KubeObject & Record<string, unknown>)[],
   meta: { resourceVersion?: string; continue?: string },
   include: IncludeObject = "PartialObjectMetadata",
   now = Date.now(),
