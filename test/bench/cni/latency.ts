@@ -12,24 +12,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { callPluginSocket, execPlugin } from "../../../cni/runtime/exec.js";
 import { PODWIRE_BIN_DIR } from "../../support/cni.js";
+import { fmt, stats } from "./stats.js";
 import { nodeObject, startOverlay, stopAgent, waitFor, writeNodesFile } from "../../support/overlay.js";
 import { Topology } from "../../support/topology.js";
-
-export interface Stats {
-  p50: number;
-  p95: number;
-  min: number;
-  max: number;
-}
-
-export function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { p50: q(0.5), p95: q(0.95), min: s[0]!, max: s[s.length - 1]! };
-}
-
-export const fmt = (s: Stats) =>
-  `p50 ${s.p50.toFixed(1)} ms  p95 ${s.p95.toFixed(1)} ms  (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
 
 interface Variant {
   label: string;
