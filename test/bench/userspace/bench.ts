@@ -1,7 +1,7 @@
 /**
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
- *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50]
+ *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 2]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -21,6 +21,7 @@ const opt = (name: string, def: number) => {
 };
 const SECONDS = opt("seconds", 8);
 const CONNS = opt("conns", 50);
+const ROUNDS = opt("rounds", 2);
 const NODE_IP = "198.18.0.1";
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
@@ -118,52 +119,97 @@ async function main(): Promise<void> {
         ]),
       }),
     );
-    proxy = new NsProcess(
-      startIn(ns, [
-        process.execPath,
-        join(FIXTURES, "proxy.js"),
-        JSON.stringify({ objects: [join(dir, "objects.json")], nodeName: "n1" }),
-      ]),
-    );
-    await proxy.waitLine((l) => l.includes('"synced":1'));
+    const objectsPath = join(dir, "objects.json");
+    const startPodwire = async (workers: number) => {
+      proxy = new NsProcess(
+        startIn(ns, [
+          process.execPath,
+          join(FIXTURES, "proxy.js"),
+          JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
+        ]),
+      );
+      await proxy.waitLine((l) => l.includes('"synced":1'));
+    };
+    const stopPodwire = async () => {
+      await proxy?.stop();
+      proxy = undefined;
+    };
     for (const p of [HTTP_PORT, IPERF_PORT, HAPROXY_HTTP, HAPROXY_IPERF]) await waitPort(ns, p);
 
-    const paths = [
-      { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] as const },
-      { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] as const },
-      { name: "podwire", http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const },
+    const viaPodwire = { http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const };
+    const paths: { name: string; http: string; bulk: readonly [string, number]; workers?: number }[] = [
+      { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] },
+      { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] },
+      { name: "podwire", ...viaPodwire, workers: 0 },
+      { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
-    const res: Record<string, { bulk: number; ka: WrkResult; nc: WrkResult }> = {};
-    for (const p of paths) {
-      const bulk = await iperf(ns, p.bulk[0], p.bulk[1]);
-      const ka = await wrk(ns, p.http, false);
-      const nc = await wrk(ns, p.http, true);
-      res[p.name] = { bulk, ka, nc };
-      console.log(
-        `${p.name.padEnd(8)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}`,
-      );
+    type Sample = { bulk: number; ka: WrkResult; nc: WrkResult };
+    const samples: Record<string, Sample[]> = {};
+    // Rounds interleave the paths so a noisy neighbour hurts them alike; the median round is reported.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of paths) {
+        if (p.workers !== undefined) await startPodwire(p.workers);
+        try {
+          const bulk = await iperf(ns, p.bulk[0], p.bulk[1]);
+          const ka = await wrk(ns, p.http, false);
+          const nc = await wrk(ns, p.http, true);
+          const list = samples[p.name] ?? [];
+          list.push({ bulk, ka, nc });
+          samples[p.name] = list;
+          console.log(
+            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}`,
+          );
+        } finally {
+          if (p.workers !== undefined) await stopPodwire();
+        }
+      }
     }
-    const d = res.direct!;
-    const h = res.haproxy!;
-    const pw = res.podwire!;
+    const med = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const m = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+    };
+    const agg = (name: string): Sample => {
+      const xs = samples[name]!;
+      const w = (f: (s: Sample) => WrkResult): WrkResult => ({
+        rps: med(xs.map((x) => f(x).rps)),
+        p50ms: med(xs.map((x) => f(x).p50ms)),
+        p99ms: med(xs.map((x) => f(x).p99ms)),
+        errors: xs.reduce((a, x) => a + f(x).errors, 0),
+      });
+      return { bulk: med(xs.map((x) => x.bulk)), ka: w((x) => x.ka), nc: w((x) => x.nc) };
+    };
+    const d = agg("direct");
+    const h = agg("haproxy");
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
-    console.log("");
-    console.log(
-      `podwire/haproxy: bulk ${ratio(pw.bulk, h.bulk)} (target ≥ 0.80), keep-alive ${ratio(pw.ka.rps, h.ka.rps)}, new-conn ${ratio(pw.nc.rps, h.nc.rps)} (target ≥ 0.70)`,
-    );
-    console.log(
-      `podwire/direct:  bulk ${ratio(pw.bulk, d.bulk)}, keep-alive ${ratio(pw.ka.rps, d.ka.rps)}, new-conn ${ratio(pw.nc.rps, d.nc.rps)}`,
-    );
-    for (const [n, r] of [
-      ["haproxy", h],
-      ["podwire", pw],
-    ] as const) {
+    const ms = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)} ms`;
+    console.log(`\nmedian of ${ROUNDS} round(s):`);
+    for (const p of paths) {
+      const r = agg(p.name);
       console.log(
-        `${n} added latency vs direct: keep-alive p50 +${(r.ka.p50ms - d.ka.p50ms).toFixed(3)} ms p99 +${(r.ka.p99ms - d.ka.p99ms).toFixed(3)} ms; new-conn p50 +${(r.nc.p50ms - d.nc.p50ms).toFixed(3)} ms p99 +${(r.nc.p99ms - d.nc.p99ms).toFixed(3)} ms`,
+        `${p.name.padEnd(10)} bulk ${r.bulk.toFixed(2)} Gbit/s | keep-alive ${r.ka.rps.toFixed(0)} req/s | new-conn ${r.nc.rps.toFixed(0)} req/s | errors ${r.ka.errors + r.nc.errors}`,
+      );
+    }
+    for (const name of ["podwire", "podwire-w1"]) {
+      const pw = agg(name);
+      console.log(
+        `${name}/haproxy: bulk ${ratio(pw.bulk, h.bulk)} (target >= 0.80), keep-alive ${ratio(pw.ka.rps, h.ka.rps)}, new-conn ${ratio(pw.nc.rps, h.nc.rps)} (target >= 0.70)`,
+      );
+      console.log(
+        `${name}/direct: bulk ${ratio(pw.bulk, d.bulk)}, keep-alive ${ratio(pw.ka.rps, d.ka.rps)}, new-conn ${ratio(pw.nc.rps, d.nc.rps)}`,
+      );
+    }
+    for (const name of ["haproxy", "podwire", "podwire-w1"]) {
+      const r = agg(name);
+      console.log(
+        `${name} added latency vs direct: keep-alive p50 ${ms(r.ka.p50ms - d.ka.p50ms)} p99 ${ms(r.ka.p99ms - d.ka.p99ms)}; new-conn p50 ${ms(r.nc.p50ms - d.nc.p50ms)} p99 ${ms(r.nc.p99ms - d.nc.p99ms)}`,
       );
     }
     console.log(
-      `machine: ${os.cpus().length}× ${os.cpus()[0]?.model ?? "?"}, ${os.release()}, node ${process.version}; ${SECONDS} s per run, wrk -t1 -c${CONNS}`,
+      `machine: ${os.cpus().length}x ${os.cpus()[0]?.model ?? "?"}, kernel ${os.release()}, node ${process.version}, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" ")}; ${SECONDS} s per run, wrk -t1 -c${CONNS}; ${new Date().toISOString()}`,
     );
   } finally {
     await proxy?.stop();
