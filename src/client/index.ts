@@ -46,6 +46,7 @@ import type { KubeClient } from "./types.js";
 
 export * from "./cache.js";
 export * from "./errors.js";
+export * from "./events.js";
 export * from "./fake.js";
 export * from "./fields.js";
 export * from "./file-source.js";

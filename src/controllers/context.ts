@@ -1,10 +1,12 @@
 /** What every controller gets: the client to write with, shared informers to read from, a logger and a clock. */
-import type { ClientLogger, InformerSource, KubeClient } from "../client/index.js";
+import type { ClientLogger, EventRecorder, InformerSource, KubeClient } from "../client/index.js";
 
 export interface ControllerContext {
   client: KubeClient;
   source: InformerSource;
   log: ClientLogger;
+  /** Events for `kubectl describe` (reason and message as kube-controller-manager writes them). */
+  events: EventRecorder;
   now: () => Date;
   /** Worker count per controller (default 2). */
   workers?: number;

@@ -19,6 +19,13 @@ export function startDeploymentController(ctx: ControllerContext): RunningContro
     let collision = false;
     if (plan.create) {
       const r = await ctx.client.create(plan.create);
+      if (r.ok)
+        ctx.events.record(
+          d,
+          "Normal",
+          "ScalingReplicaSet",
+          `Scaled up replica set ${r.value.metadata.name} from 0 to ${r.value.spec.replicas ?? 0}`,
+        );
       if (!r.ok) {
         retry = true;
         if (isAlreadyExists(r.error)) {
@@ -35,6 +42,15 @@ export function startDeploymentController(ctx: ControllerContext): RunningContro
     }
     for (const rs of plan.update) {
       const r = await ctx.client.update(rs);
+      const before = replicaSets.get(namespace, rs.metadata.name ?? "")?.spec.replicas ?? 0;
+      const after = rs.spec.replicas ?? 0;
+      if (r.ok && before !== after)
+        ctx.events.record(
+          d,
+          "Normal",
+          "ScalingReplicaSet",
+          `Scaled ${after > before ? "up" : "down"} replica set ${rs.metadata.name} from ${before} to ${after}`,
+        );
       if (!r.ok && !isNotFound(r.error)) retry = true;
     }
     for (const rs of plan.delete) {

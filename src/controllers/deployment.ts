@@ -238,7 +238,8 @@ export function deploymentStatus(
     updatedReplicas: updated,
     readyReplicas: ready,
     availableReplicas: avail,
-    unavailableReplicas: Math.max(0, Math.max(replicas, total) - avail),
+    // As calculateStatus: desired pods of all sets (spec) minus available ones.
+    unavailableReplicas: Math.max(0, sum((rs) => rs.spec.replicas ?? 0) - avail),
     conditions,
   };
   if (d.status?.collisionCount) status.collisionCount = d.status.collisionCount;

@@ -16,7 +16,14 @@
  * Example (inside `podwire server`): `const cm = startControllers({ client, clusterCIDR: "10.244.0.0/16" });
  * …; await cm.stop();`
  */
-import { ApiSource, type ClientLogger, connect, type KubeClient, silentLogger } from "../client/index.js";
+import {
+  ApiSource,
+  type ClientLogger,
+  connect,
+  eventRecorder,
+  type KubeClient,
+  silentLogger,
+} from "../client/index.js";
 import type { ControllerContext, RunningController } from "./context.js";
 import { startDeploymentController } from "./deployment-controller.js";
 import { startEndpointSliceController, startEndpointsController } from "./endpoints-controller.js";
@@ -101,6 +108,7 @@ export function startControllers(opts: ControllersOptions): ControllerManager {
     client,
     source,
     log,
+    events: eventRecorder(client, "podwire-controller-manager", { log }),
     now: opts.now ?? (() => new Date()),
     workers: opts.workers ?? 2,
     resyncMs: (opts.resyncPeriod ?? 30) * 1000,

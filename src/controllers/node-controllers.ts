@@ -24,6 +24,7 @@ export function startNodeLifecycleController(
     if (d.conditions) {
       ctx.log.info?.({ node: name }, "node stopped posting status: marking it Unknown");
       const r = await ctx.client.updateStatus({ ...cur, status: { ...cur.status, conditions: d.conditions } });
+      if (r.ok) ctx.events.record(node, "Normal", "NodeNotReady", `Node ${name} status is now: NodeNotReady`);
       if (r.ok) cur = r.value;
       else if (!isNotFound(r.error)) return { retry: true };
     }
@@ -93,6 +94,8 @@ export function startNodeIpamController(ctx: ControllerContext, cfg: IpamConfig)
         { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } },
         "merge",
       );
+      if (r.ok)
+        ctx.events.record(r.value, "Normal", "CIDRAssignmentSucceeded", `Node ${name} got podCIDRs ${cidrs.join(",")}`);
       if (!r.ok) {
         inFlight.delete(name);
         if (!isNotFound(r.error)) retry = true;

@@ -57,6 +57,9 @@ export function startReplicaController(
         const template = owner.template;
         await inBatches(Array.from({ length: plan.create }), 50, async () => {
           const r = await ctx.client.create(podFromTemplate(cached, template));
+          if (r.ok) ctx.events.record(cached, "Normal", "SuccessfulCreate", `Created pod: ${r.value.metadata.name}`);
+          else if (!isAlreadyExists(r.error))
+            ctx.events.record(cached, "Warning", "FailedCreate", `Error creating: ${r.error.message}`);
           if (!r.ok) {
             expectations.lowerAdds(key);
             if (!isAlreadyExists(r.error)) {
@@ -69,6 +72,7 @@ export function startReplicaController(
         expectations.expect(key, 0, plan.delete.length);
         await inBatches(plan.delete, 50, async (p) => {
           const r = await ctx.client.delete("Pod", namespace, p.metadata.name ?? "");
+          if (r.ok) ctx.events.record(cached, "Normal", "SuccessfulDelete", `Deleted pod: ${p.metadata.name}`);
           if (!r.ok) {
             expectations.lowerDeletes(key);
             if (!isNotFound(r.error)) retry = true;

@@ -12,6 +12,7 @@ import {
   ApiSource,
   type ClientLogger,
   connect,
+  eventRecorder,
   isConflict,
   isNotFound,
   type KubeClient,
@@ -57,6 +58,7 @@ export function startScheduler(opts: SchedulerOptions = {}): Scheduler {
   const pods = source.informer<Pod>("Pod");
   const nodes = source.informer<Node>("Node");
   const stats = { bound: 0, unschedulable: 0 };
+  const events = eventRecorder(client, name, { log });
 
   // node name → pods on it (bound per the informer, or assumed by us)
   const byNode = new Map<string, Map<string, Pod>>();
@@ -112,6 +114,7 @@ export function startScheduler(opts: SchedulerOptions = {}): Scheduler {
         return { retry: true };
       }
       stats.bound++;
+      events.record(pod, "Normal", "Scheduled", `Successfully assigned ${key} to ${r.node}`);
       unschedulable.delete(key);
       log.debug?.({ pod: key, node: r.node }, "bound");
       return undefined;
@@ -120,6 +123,7 @@ export function startScheduler(opts: SchedulerOptions = {}): Scheduler {
     unschedulable.add(key);
     const cond = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
     if (cond?.status !== "False" || cond.reason !== "Unschedulable" || cond.message !== r.unschedulable) {
+      events.record(pod, "Warning", "FailedScheduling", r.unschedulable);
       const conditions = [
         ...(pod.status?.conditions ?? []).filter((c) => c.type !== "PodScheduled"),
         {

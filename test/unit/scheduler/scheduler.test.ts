@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Node, Pod } from "../../../src/api/index.js";
+import type { Event, Node, Pod } from "../../../src/api/index.js";
 import { FakeClient } from "../../../src/client/index.js";
 import { startScheduler } from "../../../src/scheduler/index.js";
 import { until } from "../controllers/support.js";
@@ -47,6 +47,9 @@ describe("scheduler loop (in-memory apiserver)", () => {
       assert.equal(fake.peek<Pod>("Pod", "default", waiting.metadata.name!)?.spec.nodeName, "n3");
       const bindings = fake.actions.filter((a) => a.verb === "createSubresource" && a.subresource === "binding");
       assert.equal(bindings.length, 5, "one binding per pod");
+      const reasons = fake.all<Event>("Event").map((e) => e.reason);
+      assert.equal(reasons.filter((r) => r === "Scheduled").length, 5);
+      assert.ok(reasons.includes("FailedScheduling"));
     } finally {
       await s.stop();
     }
