@@ -167,6 +167,15 @@ class TableWriter {
     list.push(line);
     this.ruleCount++;
   }
+  /** Writes `-A chain rest` from a preformatted argument string (the hot path: no temporary arrays). */
+  line(chain: string, rest: string): void {
+    const line = `-A ${chain} ${rest}`;
+    this.ruleLines.push(line);
+    let list = this.rules.get(chain);
+    if (!list) this.rules.set(chain, (list = []));
+    list.push(line);
+    this.ruleCount++;
+  }
   raw(line: string): void {
     this.ruleLines.push(line);
   }
@@ -224,8 +233,6 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   let totalEndpoints = 0;
   for (const sp of svcPorts) totalEndpoints += endpointsMap.get(portKey(sp.name, sp.protocol))?.length ?? 0;
   const largeClusterMode = totalEndpoints > (opts.largeClusterEndpointsThreshold ?? 1000);
-  const comment = (args: string[], text: string): string[] =>
-    largeClusterMode ? args : [...args, "-m", "comment", "--comment", text];
 
   let noLocalInternal = 0;
   let noLocalExternal = 0;
@@ -292,10 +299,9 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
 
     // ClusterIP capture.
     if (hasInternalEndpoints) {
-      nat.rule(
+      nat.line(
         Chains.services,
-        ...["-m", "comment", "--comment", `"${S} cluster IP"`, "-m", p, "-p", p],
-        ...["-d", sp.clusterIP, "--dport", port, "-j", internalPolicyChain],
+        `-m comment --comment "${S} cluster IP" -m ${p} -p ${p} -d ${sp.clusterIP} --dport ${port} -j ${internalPolicyChain}`,
       );
     } else {
       filter.rule(
@@ -470,21 +476,20 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
 
     if (usesClusterPolicyChain) {
       ownChain(clusterPolicyChain);
-      writeServiceToEndpointRules(nat, sp, clusterPolicyChain, clusterEndpoints, comment);
+      writeServiceToEndpointRules(nat, sp, clusterPolicyChain, clusterEndpoints, largeClusterMode);
     }
     if (usesLocalPolicyChain) {
       ownChain(localPolicyChain);
-      writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, comment);
+      writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, largeClusterMode);
     }
 
+    const sepComment = largeClusterMode ? "" : `-m comment --comment ${S} `;
+    const affinitySet = sp.sessionAffinityClientIP;
     for (const ep of allReachableEndpoints) {
       ownChain(ep.chain);
-      const base = comment([], S);
-      nat.rule(ep.chain, ...base, "-s", ep.ip, "-j", Chains.markMasq);
-      const args = [...base];
-      if (sp.sessionAffinityClientIP) args.push("-m", "recent", "--name", ep.chain, "--set");
-      args.push("-m", p, "-p", p, "-j", "DNAT", "--to-destination", ep.endpoint);
-      nat.rule(ep.chain, ...args);
+      nat.line(ep.chain, `${sepComment}-s ${ep.ip} -j KUBE-MARK-MASQ`);
+      const recent = affinitySet ? `-m recent --name ${ep.chain} --set ` : "";
+      nat.line(ep.chain, `${sepComment}${recent}-m ${p} -p ${p} -j DNAT --to-destination ${ep.endpoint}`);
     }
 
     if (owned.length) {
@@ -585,24 +590,24 @@ function writeServiceToEndpointRules(
   sp: ServicePortInfo,
   chain: string,
   endpoints: EndpointInfo[],
-  comment: (args: string[], text: string) => string[],
+  largeClusterMode: boolean,
 ): void {
+  const comment = (ep: EndpointInfo) =>
+    largeClusterMode ? "" : `-m comment --comment "${sp.name} -> ${ep.endpoint}" `;
   if (sp.sessionAffinityClientIP) {
     for (const ep of endpoints) {
-      nat.rule(
+      nat.line(
         chain,
-        ...comment([], `"${sp.name} -> ${ep.endpoint}"`),
-        ...["-m", "recent", "--name", ep.chain, "--rcheck", "--seconds", String(sp.stickyMaxAgeSeconds), "--reap"],
-        ...["-j", ep.chain],
+        `${comment(ep)}-m recent --name ${ep.chain} --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j ${ep.chain}`,
       );
     }
   }
   const n = endpoints.length;
-  endpoints.forEach((ep, i) => {
-    const args = comment([], `"${sp.name} -> ${ep.endpoint}"`);
-    if (i < n - 1) args.push("-m", "statistic", "--mode", "random", "--probability", computeProbability(n - i));
-    nat.rule(chain, ...args, "-j", ep.chain);
-  });
+  for (let i = 0; i < n; i++) {
+    const ep = endpoints[i]!;
+    const stat = i < n - 1 ? `-m statistic --mode random --probability ${computeProbability(n - i)} ` : "";
+    nat.line(chain, `${comment(ep)}${stat}-j ${ep.chain}`);
+  }
 }
 
 interface NodePortAddresses {
