@@ -68,9 +68,11 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
   let rebuilds = 0;
   let serial = Math.floor(Date.now() / 1000);
   let pending: NodeJS.Immediate | undefined;
+  let dirty = false;
   const rebuild = () => {
     pending = undefined;
-    if (!informers.every((i) => i.hasSynced())) return;
+    if (!dirty || !informers.every((i) => i.hasSynced())) return;
+    dirty = false;
     const objects = informers.flatMap((i) => i.list());
     // SOA serial: seconds, but always increasing across rebuilds.
     serial = Math.max(serial + 1, Math.floor(Date.now() / 1000));
@@ -78,10 +80,12 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
     rebuilds++;
   };
   const schedule = () => {
+    dirty = true;
     if (!pending) pending = setImmediate(rebuild);
   };
   const unsubscribe = informers.map((i) => i.onChange(schedule));
   const synced = Promise.all(informers.map((i) => i.synced)).then(() => {
+    dirty = true;
     rebuild();
     cfg.log?.info({ rebuilds }, "dns: objects synced; serving the cluster zone");
   });

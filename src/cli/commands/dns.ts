@@ -1,3 +1,4 @@
+import cluster, { type Worker } from "node:cluster";
 import type { Command } from "commander";
 import pino from "pino";
 import { CidrSet, DEFAULT_ALLOW } from "../../../dns/server/acl.js";
@@ -19,6 +20,7 @@ interface DnsFlags {
   pods: string;
   allow?: string[];
   metricsBindAddress?: string;
+  workers: number;
 }
 
 function listenArg(flag: string, s: string): ListenAddress {
@@ -49,7 +51,13 @@ function addDnsFlags(cmd: Command, listenDefault: string): Command {
       `clients that may use forwarding (repeatable; default ${DEFAULT_ALLOW.join(",")})`,
       collectCsv,
     )
-    .option("--metrics-bind-address <host:port>", "serve Prometheus metrics (CoreDNS names) at /metrics");
+    .option("--metrics-bind-address <host:port>", "serve Prometheus metrics (CoreDNS names) at /metrics")
+    .option(
+      "--workers <n>",
+      "server processes sharing the UDP/TCP sockets (like CoreDNS multisocket; metrics come from worker 0)",
+      intArg(1, 64),
+      1,
+    );
 }
 
 async function run(flags: DnsFlags): Promise<void> {
@@ -71,9 +79,12 @@ async function run(flags: DnsFlags): Promise<void> {
   if (flags.upstream?.includes("none")) upstreams = [];
   else if (flags.upstream?.length) upstreams = flags.upstream.map(upstreamArg);
   else upstreams = upstreamsFromResolvConf();
-  const metricsBind = flags.metricsBindAddress
-    ? listenArg("--metrics-bind-address", flags.metricsBindAddress)
-    : undefined;
+  const workerIndex = cluster.isWorker ? Number(process.env.PODWIRE_DNS_WORKER ?? 0) : 0;
+  const metricsBind =
+    flags.metricsBindAddress && workerIndex === 0
+      ? listenArg("--metrics-bind-address", flags.metricsBindAddress)
+      : undefined;
+  if (flags.workers > 1 && cluster.isPrimary) return runPrimary(flags.workers);
 
   const log = pino({ base: undefined }, pino.destination(2));
   const source = informerSource({
@@ -96,9 +107,10 @@ async function run(flags: DnsFlags): Promise<void> {
     log,
   });
   const where = dns.address.host.includes(":") ? `[${dns.address.host}]` : dns.address.host;
-  process.stdout.write(`podwire dns: listening on ${where}:${dns.address.port} (udp+tcp)\n`);
-  if (dns.metricsAddress)
-    process.stdout.write(`podwire dns: metrics on ${dns.metricsAddress.host}:${dns.metricsAddress.port}\n`);
+  const lines = [`podwire dns: listening on ${where}:${dns.address.port} (udp+tcp)`];
+  if (dns.metricsAddress) lines.push(`podwire dns: metrics on ${dns.metricsAddress.host}:${dns.metricsAddress.port}`);
+  if (cluster.isWorker) process.send?.({ type: "listening", lines });
+  else process.stdout.write(`${lines.join("\n")}\n`);
   const stopOnError = (e: unknown) => log.error({ err: String(e) }, "dns: unexpected error (kept running)");
   // Last resort: the handler catches everything itself, but a stray rejection must never kill the server.
   process.on("unhandledRejection", stopOnError);
@@ -110,6 +122,55 @@ async function run(flags: DnsFlags): Promise<void> {
   await dns.close();
   source.stop();
   process.removeListener("unhandledRejection", stopOnError);
+}
+
+/**
+ * `--workers N`: the primary forks N copies of this command (cluster module); they share the listening sockets
+ * (the kernel hands each datagram to one of them), so the server uses more than one core. A worker that dies is
+ * replaced; one that fails before any is ready makes the command fail with its exit code.
+ */
+async function runPrimary(n: number): Promise<void> {
+  let stopping = false;
+  let ready = 0;
+  const live = new Set<Worker>();
+  let failed: ((code: number) => void) | undefined;
+  const fork = (i: number) => {
+    const w = cluster.fork({ PODWIRE_DNS_WORKER: String(i) });
+    live.add(w);
+    w.on("message", (m: { type?: string; lines?: string[] }) => {
+      if (m?.type !== "listening") return;
+      ready++;
+      if (ready === n) process.stdout.write(`${(m.lines ?? []).join("\n")}\n`);
+    });
+    w.on("exit", (code) => {
+      live.delete(w);
+      if (stopping) return;
+      if (ready === 0) failed?.(code ?? 1);
+      else setTimeout(() => fork(i), 1000).unref();
+    });
+  };
+  for (let i = 0; i < n; i++) fork(i);
+  const code = await new Promise<number>((resolve) => {
+    failed = resolve;
+    process.once("SIGTERM", () => resolve(0));
+    process.once("SIGINT", () => resolve(0));
+  });
+  stopping = true;
+  await Promise.all(
+    [...live].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.isDead()) return resolve();
+          const t = setTimeout(() => w.process.kill("SIGKILL"), 9000);
+          w.once("exit", () => {
+            clearTimeout(t);
+            resolve();
+          });
+          w.process.kill("SIGTERM");
+        }),
+    ),
+  );
+  if (code !== 0) throw new Error(`dns worker exited with code ${code} before serving`);
 }
 
 /** `podwire dns`: cluster DNS server (daemon against an apiserver) and `podwire dns serve --objects` (offline). */

@@ -48,10 +48,31 @@ function run(cmd: string, argv: string[]): Promise<string> {
   );
 }
 
+/** The process and its children (a --workers primary and its workers). */
+function tree(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone
+  }
+  return [pid, ...kids.flatMap(tree)];
+}
 function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
+  let sum = 0;
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sum += Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      // exited
+    }
+  }
+  return sum;
+}
+function treeRssMb(pid: number): number {
+  return tree(pid).reduce((a, p) => a + rssMb(p), 0);
 }
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -233,33 +254,41 @@ async function qpsBench(): Promise<void> {
     queries,
     `${Array.from({ length: SERVICES }, (_, i) => `${svcName(i)}.svc.cluster.local A`).join("\n")}\n`,
   );
-  const pw = await startPodwire(["--objects", objs]);
-  const knot = await startKnot();
+  const servers: [string, { proc: ChildProcess; port: number }][] = [
+    ["podwire", await startPodwire(["--objects", objs])],
+    ["podwire-w2", await startPodwire(["--objects", objs, "--workers", "2"])],
+    ["knotd", await startKnot()],
+  ];
   try {
-    console.log(
-      `dnsperf -l ${SECONDS} -c 4 -Q 200000, ${SERVICES} names (A), ${ROUNDS} round(s), loadavg ${os
-        .loadavg()
-        .map((x) => x.toFixed(1))
-        .join(" ")}`,
-    );
-    const ratios: number[] = [];
+    const load = os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ");
+    console.log(`dnsperf -l ${SECONDS} -c 4 -Q 200000, ${SERVICES} names (A), ${ROUNDS} round(s), loadavg ${load}`);
+    const ratios = new Map<string, number[]>();
     for (let r = 0; r < ROUNDS; r++) {
-      const a = await dnsperf(pw.port, pw.proc.pid as number, queries);
-      const b = await dnsperf(knot.port, knot.proc.pid as number, queries);
-      console.log(fmt("podwire", a));
-      console.log(fmt("knotd", b));
-      ratios.push(a.qps / b.qps);
-      console.log(`round ${r + 1}: podwire/knotd QPS ratio ${(a.qps / b.qps).toFixed(2)}`);
+      const res = new Map<string, PerfResult>();
+      for (const [name, s] of servers) {
+        const x = await dnsperf(s.port, s.proc.pid as number, queries);
+        res.set(name, x);
+        console.log(fmt(name, x));
+      }
+      const knot = res.get("knotd") as PerfResult;
+      for (const name of ["podwire", "podwire-w2"]) {
+        const ratio = (res.get(name) as PerfResult).qps / knot.qps;
+        ratios.set(name, [...(ratios.get(name) ?? []), ratio]);
+        console.log(`round ${r + 1}: ${name}/knotd QPS ratio ${ratio.toFixed(2)}`);
+      }
     }
+    for (const [name, rs] of ratios)
+      console.log(
+        `RATIO ${name}/knotd (mean of ${rs.length}): ${(rs.reduce((x, y) => x + y, 0) / rs.length).toFixed(2)}  (target >= 0.6)`,
+      );
     console.log(
-      `RATIO podwire/knotd (mean of ${ROUNDS}): ${(ratios.reduce((x, y) => x + y, 0) / ratios.length).toFixed(2)}  (target >= 0.6)`,
-    );
-    console.log(
-      `RSS after run: podwire ${rssMb(pw.proc.pid as number).toFixed(1)} MB, knotd ${rssMb(knot.proc.pid as number).toFixed(1)} MB`,
+      `RSS after run: ${servers.map(([n, s]) => `${n} ${treeRssMb(s.proc.pid as number).toFixed(1)} MB`).join(", ")}`,
     );
   } finally {
-    await stop(pw.proc);
-    await stop(knot.proc);
+    for (const [, s] of servers) await stop(s.proc);
   }
 }
 
