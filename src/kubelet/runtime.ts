@@ -1,5 +1,6 @@
 /**
- * The process runtime: a pod sandbox is a network namespace plus a `pause` process that holds the pod's UTS
+ * The process runtime: a pod sandbox is a network namespace plus a holder process (`sleep infinity`, the "pause"
+ * role) that holds the pod's UTS
  * namespace (hostname = pod name) and a private mount namespace in which the pod's own resolv.conf and hosts
  * files are bind-mounted over /etc/resolv.conf and /etc/hosts (chosen over `ip netns exec`'s /etc/netns files
  * because it also works for hostNetwork pods and needs no per-namespace files under /etc). Containers are
@@ -10,7 +11,6 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { builtinEntry } from "../images/catalog.js";
 import type { RunResult } from "../netlinux/exec.js";
 import {
   addNetns,
@@ -135,7 +135,7 @@ export class ProcessRuntime implements PodRuntime {
     writeFileSync(hostsPath, hosts);
     writeFileSync(join(s.dir, "etc", "hostname"), `${s.hostname}\n`);
     const script =
-      'hostname "$1" && mount --bind "$2" /etc/resolv.conf && mount --bind "$3" /etc/hosts && echo ready && exec "$4" "$5"';
+      'hostname "$1" && mount --bind "$2" /etc/resolv.conf && mount --bind "$3" /etc/hosts && echo ready && exec sleep infinity';
     const argv = [
       "--uts",
       "--mount",
@@ -149,8 +149,6 @@ export class ProcessRuntime implements PodRuntime {
       s.hostname.slice(0, 63),
       resolvPath,
       hostsPath,
-      process.execPath,
-      builtinEntry("pause"),
     ];
     const logPath = join(s.dir, "sandbox.log");
     const fd = openSync(logPath, "a");
