@@ -23,7 +23,9 @@ export interface CanonicalOptions {
 
 /** Chains that carry meaning: user chains, and built-in chains with rules or a non-ACCEPT policy. */
 export function meaningfulChains(t: Table): Chain[] {
-  return [...t.chains.values()].filter((c) => !c.builtin || c.rules.length > 0 || c.policy !== "ACCEPT");
+  const out: Chain[] = [];
+  for (const c of t.chains.values()) if (!c.builtin || c.policy !== "ACCEPT" || c.rules.length > 0) out.push(c);
+  return out;
 }
 
 export function sortedTables(d: Dump, table?: string): Table[] {

@@ -5,9 +5,10 @@
  * "rule changed in chain X" entries. Changes fully explained by an endpoint change (the SEP chain itself, the
  * dispatch rules jumping to it, re-computed probabilities) are not repeated unless `verbose` is set.
  */
-import { commentService, meaningfulChains, ruleText } from "./canonical.js";
+import { commentService, ruleText } from "./canonical.js";
 import type { Chain, Dump, Rule } from "./model.js";
-import { type ChainMeaning, resolveChainNames } from "./names.js";
+import { ChainNamer, SERVICE_NAME_RE } from "./names.js";
+import { parseRuleLine, rawTextOf } from "./parse.js";
 
 export interface DiffOptions {
   /** Compare only this table. */
@@ -53,13 +54,68 @@ interface ChainView {
   chain: Chain;
 }
 
-function chainMap(d: Dump, table?: string): Map<string, ChainView> {
-  const m = new Map<string, ChainView>();
-  for (const t of d.tables.values()) {
-    if (table && t.name !== table) continue;
-    for (const c of meaningfulChains(t)) m.set(`${t.name}\u0000${c.name}`, { table: t.name, chain: c });
+type Delta = { removed: Rule[]; added: Rule[]; reordered: boolean };
+
+/** A chain that carries meaning: user chains, built-in chains with rules or a non-ACCEPT policy. */
+function isMeaningful(c: Chain | undefined): c is Chain {
+  return !!c && (!c.builtin || c.policy !== "ACCEPT" || c.rules.length > 0);
+}
+
+/**
+ * The same-named chains of the two dumps that differ, with their rule delta. Chains whose text is identical are
+ * skipped without being normalised; for the others, the common text prefix and suffix are trimmed first and only
+ * the lines in between are normalised, so a changed 10k-rule chain costs a few rules. A built-in chain missing on
+ * one side is an empty chain with policy ACCEPT there.
+ */
+function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?: ChainView; delta: Delta }[] {
+  const out: { va?: ChainView; vb?: ChainView; delta: Delta }[] = [];
+  const tables = new Set([...a.tables.keys(), ...b.tables.keys()]);
+  const none: Delta = { removed: [], added: [], reordered: false };
+  const virtual = (c: Chain): Chain => ({ name: c.name, builtin: true, policy: "ACCEPT", rules: [], line: 0 });
+  for (const t of tables) {
+    if (table && t !== table) continue;
+    const ta = a.tables.get(t);
+    const tb = b.tables.get(t);
+    const visit = (ca: Chain | undefined, cb: Chain | undefined) => {
+      let x = isMeaningful(ca) ? ca : undefined;
+      let y = isMeaningful(cb) ? cb : undefined;
+      if (!x && !y) return;
+      if (!x && y?.builtin) x = virtual(y);
+      if (!y && x?.builtin) y = virtual(x);
+      if (x && y) {
+        const delta = chainDelta(t, x, y);
+        if (!delta && x.policy === y.policy) return;
+        out.push({ va: { table: t, chain: x }, vb: { table: t, chain: y }, delta: delta ?? none });
+      } else if (x) out.push({ va: { table: t, chain: x }, delta: { removed: x.rules, added: [], reordered: false } });
+      else if (y) out.push({ vb: { table: t, chain: y }, delta: { removed: [], added: y.rules, reordered: false } });
+    };
+    for (const ca of ta?.chains.values() ?? []) visit(ca, tb?.chains.get(ca.name));
+    for (const cb of tb?.chains.values() ?? []) if (!ta?.chains.has(cb.name)) visit(undefined, cb);
   }
-  return m;
+  return out;
+}
+
+/** null when the chains hold the same rules in the same order. */
+function chainDelta(table: string, a: Chain, b: Chain): Delta | null {
+  const ta = rawTextOf(a);
+  const tb = rawTextOf(b);
+  if (ta !== null && tb !== null) {
+    if (ta === tb) return null;
+    const la = ta === "" ? [] : ta.split("\n");
+    const lb = tb === "" ? [] : tb.split("\n");
+    let s = 0;
+    while (s < la.length && s < lb.length && la[s] === lb[s]) s++;
+    let ea = la.length;
+    let eb = lb.length;
+    while (ea > s && eb > s && la[ea - 1] === lb[eb - 1]) {
+      ea--;
+      eb--;
+    }
+    const ra = la.slice(s, ea).map((l) => parseRuleLine(table, a.name, l, 0));
+    const rb = lb.slice(s, eb).map((l) => parseRuleLine(table, b.name, l, 0));
+    return sameKeys(ra, rb) ? null : ruleDelta(ra, rb);
+  }
+  return sameKeys(a.rules, b.rules) ? null : ruleDelta(a.rules, b.rules);
 }
 
 function sameKeys(a: Rule[], b: Rule[]): boolean {
@@ -98,67 +154,44 @@ function ruleDelta(a: Rule[], b: Rule[]): { removed: Rule[]; added: Rule[]; reor
 }
 
 /** The service a rule is about: its jump target's service, else the service named in its comment. */
-function ruleService(r: Rule, names: Map<string, ChainMeaning>): string {
-  const t = r.target ? names.get(r.target.name) : undefined;
+function ruleService(r: Rule, names: ChainNamer): string {
+  const t = r.target ? names.meaning(r.target.name) : undefined;
   if (t?.service) return t.service;
   const c = r.matches.find((m) => m.name === "comment")?.opts.find((o) => o.name === "comment")?.values[0] ?? "";
-  const m = /[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?/.exec(c);
+  const m = SERVICE_NAME_RE.exec(c);
   return m?.[0] ?? (commentService(r).includes("/") ? commentService(r) : "");
-}
-
-/** Services present in a dump: every service named by a chain or a rule. */
-function servicesOf(views: Map<string, ChainView>, names: Map<string, ChainMeaning>): Set<string> {
-  const s = new Set<string>();
-  for (const v of views.values()) {
-    const n = names.get(v.chain.name);
-    if (n?.service) s.add(n.service);
-    for (const r of v.chain.rules) {
-      const rs = ruleService(r, names);
-      if (rs) s.add(rs);
-    }
-  }
-  return s;
 }
 
 /** Drops what endpoint changes explain: statistic matches and jumps to added/removed SEP chains. */
 function explainedKeys(rules: Rule[], sepChanged: Set<string>): string[] {
   return rules
     .filter((r) => !(r.target && sepChanged.has(r.target.name)))
-    .map((r) => r.key.replace(/ -m statistic --mode random --probability \S+/, ""));
+    .map((r) => r.key.replace(/(^| )-m statistic --mode random --probability \S+/, ""));
 }
 
 export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}): RulesDiff {
-  const a = chainMap(oldDump, opts.table);
-  const b = chainMap(newDump, opts.table);
-  const names = resolveChainNames([oldDump, newDump]);
+  const names = new ChainNamer([oldDump, newDump]);
   const services = new Map<string, ServiceChange>();
   const general: ChainChange[] = [];
-  const svcA = servicesOf(a, names);
-  const svcB = servicesOf(b, names);
+  const present = (i: number, s: string) => names.hasServiceChains(i, s) || names.servicesNamedIn(i).has(s);
   const svc = (name: string): ServiceChange => {
     let s = services.get(name);
     if (!s) {
-      const change =
-        svcA.has(name) && !svcB.has(name) ? "removed" : !svcA.has(name) && svcB.has(name) ? "added" : "changed";
+      const inA = present(0, name);
+      const inB = present(1, name);
+      const change = inA && !inB ? "removed" : !inA && inB ? "added" : "changed";
       s = { service: name, change, endpointsAdded: [], endpointsRemoved: [], rules: [] };
       services.set(name, s);
     }
     return s;
   };
   const sepChanged = new Set<string>();
-  const keys = new Set([...a.keys(), ...b.keys()]);
-  const changed: { key: string; va?: ChainView; vb?: ChainView }[] = [];
-  // A built-in chain missing on one side is an empty chain with policy ACCEPT there.
-  const virtual = (v: ChainView): ChainView => ({ table: v.table, chain: { ...v.chain, policy: "ACCEPT", rules: [] } });
-  for (const key of keys) {
-    let va = a.get(key);
-    let vb = b.get(key);
-    if (!va && vb?.chain.builtin) va = virtual(vb);
-    if (!vb && va?.chain.builtin) vb = virtual(va);
-    if (va && vb && va.chain.policy === vb.chain.policy && sameKeys(va.chain.rules, vb.chain.rules)) continue;
-    changed.push({ key, va, vb });
+  const changed = changedChains(oldDump, newDump, opts.table);
+  // Dispatch chains among the changes tell which service each changed endpoint chain belongs to.
+  names.noteParents(changed.flatMap(({ va, vb }) => [va?.chain, vb?.chain].filter((c): c is Chain => !!c)));
+  for (const { va, vb } of changed) {
     const name = (va ?? vb)!.chain.name;
-    const meaning = names.get(name);
+    const meaning = names.meaning(name);
     if (meaning?.kind === "SEP" && (!va || !vb)) {
       sepChanged.add(name);
       const ep = { endpoint: meaning.endpoint ?? "?", chain: name };
@@ -168,11 +201,11 @@ export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}):
       }
     }
   }
-  for (const { va, vb } of changed) {
+  for (const { va, vb, delta } of changed) {
     const view = (va ?? vb)!;
     const table = view.table;
     const name = view.chain.name;
-    const meaning = names.get(name);
+    const meaning = names.meaning(name);
     const owner = meaning?.service ?? "";
     const text = (r: Rule) => ruleText(r);
     if (va && vb && va.chain.policy !== vb.chain.policy) {
@@ -184,7 +217,7 @@ export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}):
         added: [],
         policy: { old: va.chain.policy, new: vb.chain.policy },
       });
-      if (sameKeys(va.chain.rules, vb.chain.rules)) continue;
+      if (!delta.removed.length && !delta.added.length && !delta.reordered) continue;
     }
     if (!va || !vb) {
       const change: ChainChange = {
@@ -207,7 +240,7 @@ export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}):
       const kb = explainedKeys(vb.chain.rules, sepChanged);
       if (ka.length === kb.length && ka.every((k, i) => k === kb[i])) continue;
     }
-    const d = ruleDelta(va.chain.rules, vb.chain.rules);
+    const d = delta;
     if (d.reordered) {
       const c: ChainChange = { table, chain: name, change: "reordered", removed: [], added: [] };
       if (owner) svc(owner).rules.push({ ...c, service: owner });

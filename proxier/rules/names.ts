@@ -1,12 +1,14 @@
 /**
  * Gives kube-proxy's hashed chains their meaning: KUBE-SVC/SVL/EXT/FW-<hash> → `ns/svc:port` (+ protocol) and
- * KUBE-SEP-<hash> → `ns/svc:port` + `ip:port`. Candidate service names come from every rule comment; a name is
- * accepted only when kube-proxy's hash of it reproduces the chain name (so it also works in large-cluster mode,
- * where SEP rules carry no comment). What the hash cannot confirm falls back to the comments.
+ * KUBE-SEP-<hash> → `ns/svc:port` + `ip:port`. Candidate service names come from rule comments (the rules that
+ * jump to the chain, the chain's own rules); a name is accepted only when kube-proxy's hash of it reproduces the
+ * chain name, so it also works in large-cluster mode, where SEP rules carry no comment. What the hash cannot
+ * confirm falls back to the comments. Resolution is lazy and per chain, so a diff of two 400k-line dumps only
+ * resolves the chains that changed.
  */
 import { endpointChainName, portProtoHash } from "../iptables/hash.js";
-import { commentService } from "./canonical.js";
-import { type Dump, getOpt, type Rule } from "./model.js";
+import type { Chain, Dump, Rule } from "./model.js";
+import { rawTextOf } from "./parse.js";
 
 export type ServiceChainKind = "SVC" | "SVL" | "EXT" | "FW" | "SEP";
 
@@ -23,112 +25,196 @@ export interface ChainMeaning {
 }
 
 const KIND_RE = /^KUBE-(SVC|SVL|EXT|FW|SEP)-([A-Z2-7]{16})$/;
-const SERVICE_RE = /[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?/g;
+export const SERVICE_NAME_RE = /[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*(?::[-a-z0-9]+)?/;
+const SERVICE_NAME_G = new RegExp(SERVICE_NAME_RE.source, "g");
+const JUMP_RE = / -[jg] (KUBE-(?:SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16})(?: |$)/;
+const COMMENT_RE = /--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/;
 const PROTOS = ["tcp", "udp", "sctp"];
+/** Chains whose rules jump to per-service chains and carry the service's name in their comments. */
+const SHARED = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"];
 
 export function chainKind(chain: string): ServiceChainKind | null {
   const m = KIND_RE.exec(chain);
   return m ? (m[1] as ServiceChainKind) : null;
 }
 
-function comment(r: Rule): string {
+export function ruleComment(r: Rule): string {
   const c = r.matches.find((m) => m.name === "comment");
-  return c ? (getOpt(c.opts, "comment")?.values[0] ?? "") : "";
+  return c?.opts.find((o) => o.name === "comment")?.values[0] ?? "";
 }
 
-function dnatTarget(r: Rule): string | undefined {
-  if (r.target?.name !== "DNAT") return undefined;
-  return getOpt(r.target.opts, "to-destination")?.values[0];
+/** Lines of a chain as text: without normalising when the dump was parsed lazily. */
+function chainLines(c: Chain): string[] {
+  const t = rawTextOf(c);
+  if (t !== null) return t === "" ? [] : t.split("\n");
+  return c.rules.map((r) => r.raw);
 }
 
-function ruleProto(r: Rule): string {
-  return r.generic.find((g) => g.name === "p" && !g.neg)?.values[0] ?? "";
+function commentOfLine(line: string): string {
+  const m = COMMENT_RE.exec(line);
+  if (!m) return "";
+  const v = m[1] ?? m[2] ?? "";
+  return v.includes("\\") ? v.replace(/\\(.)/g, "$1") : v;
+}
+
+/** Resolves chain names on demand against one or more dumps (typically the two sides of a diff). */
+export class ChainNamer {
+  private cache = new Map<string, ChainMeaning>();
+  /** target chain → comments of rules in shared chains jumping to it. */
+  private sharedJumps: Map<string, string[]> | null = null;
+  /** SEP chain → dispatch chains (SVC/SVL) jumping to it; built from `hint` chains first, globally if needed. */
+  private sepParents = new Map<string, string>();
+  private parentsScanned = false;
+  private sharedServices: Set<string>[] | null = null;
+
+  constructor(readonly dumps: Dump[]) {}
+
+  private natChain(name: string): Chain | undefined {
+    for (const d of this.dumps) {
+      const c = d.tables.get("nat")?.chains.get(name);
+      if (c) return c;
+    }
+    return undefined;
+  }
+
+  private jumpsIndex(): Map<string, string[]> {
+    if (this.sharedJumps) return this.sharedJumps;
+    const idx = new Map<string, string[]>();
+    for (const d of this.dumps)
+      for (const t of d.tables.values())
+        for (const name of SHARED) {
+          const c = t.chains.get(name);
+          if (!c) continue;
+          for (const line of chainLines(c)) {
+            const m = JUMP_RE.exec(line);
+            if (!m) continue;
+            const hash = m[1]!.slice(m[1]!.lastIndexOf("-") + 1);
+            const list = idx.get(hash) ?? [];
+            list.push(commentOfLine(line));
+            idx.set(hash, list);
+          }
+        }
+    this.sharedJumps = idx;
+    return idx;
+  }
+
+  /** Services named in the shared chains' comments of dump `i` (to tell added/removed services apart). */
+  servicesNamedIn(i: number): Set<string> {
+    if (!this.sharedServices) {
+      this.sharedServices = this.dumps.map((d) => {
+        const s = new Set<string>();
+        for (const t of d.tables.values())
+          for (const name of SHARED) {
+            const c = t.chains.get(name);
+            if (c)
+              for (const line of chainLines(c))
+                for (const m of commentOfLine(line).match(SERVICE_NAME_G) ?? []) s.add(m);
+          }
+        return s;
+      });
+    }
+    return this.sharedServices[i] ?? new Set();
+  }
+
+  /** True when dump `i` has any per-service chain of this service port. */
+  hasServiceChains(i: number, service: string): boolean {
+    const nat = this.dumps[i]?.tables.get("nat");
+    if (!nat) return false;
+    for (const p of PROTOS) {
+      const h = portProtoHash(service, p);
+      for (const k of ["SVC", "SVL", "EXT", "FW"]) if (nat.chains.has(`KUBE-${k}-${h}`)) return true;
+    }
+    return false;
+  }
+
+  /** Records which SEP chains the given chains' rules jump to (call with the chains a diff is looking at). */
+  noteParents(chains: Iterable<Chain>): void {
+    for (const c of chains) {
+      if (!/^KUBE-SV[CL]-/.test(c.name)) continue;
+      for (const line of chainLines(c)) {
+        const m = JUMP_RE.exec(line);
+        if (m?.[1]?.startsWith("KUBE-SEP-")) this.sepParents.set(m[1], c.name);
+      }
+    }
+  }
+
+  private parentOf(sep: string): string | undefined {
+    let p = this.sepParents.get(sep);
+    if (p || this.parentsScanned) return p;
+    this.parentsScanned = true;
+    for (const d of this.dumps) {
+      const nat = d.tables.get("nat");
+      if (nat) this.noteParents(nat.chains.values());
+    }
+    p = this.sepParents.get(sep);
+    return p;
+  }
+
+  /** The meaning of a KUBE-SVC/SVL/EXT/FW/SEP chain, or undefined for other chains. */
+  meaning(name: string): ChainMeaning | undefined {
+    const hit = this.cache.get(name);
+    if (hit) return hit;
+    const m = KIND_RE.exec(name);
+    if (!m) return undefined;
+    const kind = m[1] as ServiceChainKind;
+    const hash = m[2]!;
+    let out: ChainMeaning;
+    if (kind !== "SEP") {
+      const own = this.natChain(name);
+      const comments = [...(this.jumpsIndex().get(hash) ?? []), ...(own ? chainLines(own).map(commentOfLine) : [])];
+      out = { chain: name, kind, service: "", protocol: "", via: "none" };
+      search: for (const c of comments)
+        for (const s of c.match(SERVICE_NAME_G) ?? [])
+          for (const p of PROTOS)
+            if (portProtoHash(s, p) === hash) {
+              out = { chain: name, kind, service: s, protocol: p, via: "hash" };
+              break search;
+            }
+      if (!out.service) {
+        const s = comments.map((c) => c.match(SERVICE_NAME_RE)?.[0]).find(Boolean);
+        if (s) out = { ...out, service: s, via: "comment" };
+      }
+    } else {
+      const own = this.natChain(name);
+      let endpoint: string | undefined;
+      let protocol = "";
+      let fromComment = "";
+      for (const r of own?.rules ?? []) {
+        if (r.target?.name === "DNAT") {
+          endpoint = r.target.opts.find((o) => o.name === "to-destination")?.values[0];
+          protocol = r.generic.find((g) => g.name === "p" && !g.neg)?.values[0] ?? "";
+        }
+        fromComment ||= ruleComment(r).match(SERVICE_NAME_RE)?.[0] ?? "";
+      }
+      const parent = this.parentOf(name);
+      const tries = [parent ? this.meaning(parent)?.service : undefined, fromComment].filter((x): x is string => !!x);
+      out = { chain: name, kind, service: "", protocol, via: "none" };
+      for (const s of tries)
+        for (const p of protocol ? [protocol] : PROTOS)
+          if (endpoint && endpointChainName(s, p, endpoint) === name) {
+            out = { chain: name, kind, service: s, protocol: p, via: "hash" };
+            break;
+          }
+      if (!out.service && tries[0]) out = { ...out, service: tries[0], via: "comment" };
+      if (endpoint) out.endpoint = endpoint;
+    }
+    this.cache.set(name, out);
+    return out;
+  }
 }
 
 /** Resolves every KUBE-SVC/SVL/EXT/FW/SEP chain of the dumps' nat tables. */
 export function resolveChainNames(dumps: Dump[]): Map<string, ChainMeaning> {
-  const candidates = new Set<string>();
-  const natRules: Rule[] = [];
-  const natChains = new Map<string, Rule[]>();
-  for (const d of dumps) {
-    for (const t of d.tables.values()) {
-      for (const c of t.chains.values()) {
-        if (t.name === "nat" && !natChains.has(c.name)) natChains.set(c.name, c.rules);
-        for (const r of c.rules) {
-          const cm = comment(r);
-          if (cm) for (const m of cm.match(SERVICE_RE) ?? []) candidates.add(m);
-          if (t.name === "nat") natRules.push(r);
-        }
-      }
-    }
-  }
-  const byHash = new Map<string, { service: string; protocol: string }>();
-  for (const s of candidates) for (const p of PROTOS) byHash.set(portProtoHash(s, p), { service: s, protocol: p });
+  const namer = new ChainNamer(dumps);
   const out = new Map<string, ChainMeaning>();
-  const parentService = new Map<string, string>();
-  // Port-level chains first: the hash names them exactly.
-  for (const name of natChains.keys()) {
-    const m = KIND_RE.exec(name);
-    if (!m || m[1] === "SEP") continue;
-    const hit = byHash.get(m[2]!);
-    out.set(name, {
-      chain: name,
-      kind: m[1] as ServiceChainKind,
-      service: hit?.service ?? "",
-      protocol: hit?.protocol ?? "",
-      via: hit ? "hash" : "none",
-    });
-  }
-  for (const r of natRules) {
-    const parent = out.get(r.chain);
-    if (r.target && parent?.service && r.target.name.startsWith("KUBE-SEP-"))
-      parentService.set(r.target.name, parent.service);
-  }
-  // Port-level chains the hash did not confirm: take the service from the comment of a rule jumping to them.
-  for (const r of natRules) {
-    const tgt = r.target ? out.get(r.target.name) : undefined;
-    if (tgt && !tgt.service) {
-      const s = commentService(r);
-      const full = comment(r).match(SERVICE_RE)?.[0];
-      if (full || s) {
-        tgt.service = full ?? s;
-        tgt.via = "comment";
-      }
+  for (const d of dumps) {
+    const nat = d.tables.get("nat");
+    if (!nat) continue;
+    namer.noteParents(nat.chains.values());
+    for (const name of nat.chains.keys()) {
+      const m = namer.meaning(name);
+      if (m) out.set(name, m);
     }
-  }
-  for (const [name, rules] of natChains) {
-    if (chainKind(name) !== "SEP") continue;
-    let endpoint: string | undefined;
-    let protocol = "";
-    let fromComment = "";
-    for (const r of rules) {
-      const to = dnatTarget(r);
-      if (to) {
-        endpoint = to;
-        protocol = ruleProto(r);
-      }
-      fromComment ||= comment(r).match(SERVICE_RE)?.[0] ?? "";
-    }
-    const tries = [parentService.get(name), fromComment].filter((x): x is string => !!x);
-    let service = "";
-    let via: ChainMeaning["via"] = "none";
-    for (const s of tries) {
-      for (const p of protocol ? [protocol] : PROTOS) {
-        if (endpoint && endpointChainName(s, p, endpoint) === name) {
-          service = s;
-          protocol = p;
-          via = "hash";
-        }
-      }
-      if (via === "hash") break;
-    }
-    if (!service && tries[0]) {
-      service = tries[0];
-      via = "comment";
-    }
-    const meaning: ChainMeaning = { chain: name, kind: "SEP", service, protocol, via };
-    if (endpoint) meaning.endpoint = endpoint;
-    out.set(name, meaning);
   }
   return out;
 }

@@ -25,6 +25,12 @@ export interface ParseOptions {
   table?: string;
   /** File name used in error messages. */
   source?: string;
+  /**
+   * Keep `-A` rules as text and normalise them only when first read (`chain.rules`). Diffs of big dumps use it:
+   * chains whose text is identical on both sides are never normalised. Syntax errors then surface on first read
+   * (still with their line number).
+   */
+  lazy?: boolean;
 }
 
 const CMD_APPEND = new Set(["-A", "--append"]);
@@ -43,11 +49,109 @@ function getTable(d: Dump, name: string): Table {
   return t;
 }
 
-function makeChain(t: Table, name: string, line: number): Chain {
-  const builtin = isBuiltinChain(t.name, name);
-  const c: Chain = { name, builtin, policy: builtin ? "ACCEPT" : "-", rules: [], line };
+/** A chain whose `-A` lines may still be unparsed text (lazy mode). */
+class LazyChain implements Chain {
+  readonly builtin: boolean;
+  policy: string;
+  private parsed: Rule[] = [];
+  /**
+   * Rules not parsed yet (lazy mode) as runs of consecutive `-A` lines of the input: [start, end, firstLine]
+   * triples of offsets into `text`. No per-line strings are made until the rules are read.
+   */
+  private runs: number[] = [];
+  private text = "";
+  /** False once the order was edited by -I/-D/-R or rules were set: text comparison no longer applies. */
+  private textValid = true;
+  /** Rules parsed eagerly from `-A` lines (non-lazy mode) keep their text here for comparisons. */
+  private eagerTexts: string[] | null = null;
+  constructor(
+    readonly table: string,
+    readonly name: string,
+    readonly line: number,
+    private readonly source: string,
+  ) {
+    this.builtin = isBuiltinChain(table, name);
+    this.policy = this.builtin ? "ACCEPT" : "-";
+  }
+  get rules(): Rule[] {
+    if (this.runs.length) {
+      const runs = this.runs;
+      this.runs = [];
+      for (let i = 0; i < runs.length; i += 3) {
+        let lineNo = runs[i + 2]!;
+        for (const l of this.text.slice(runs[i]!, runs[i + 1]!).split("\n"))
+          this.parsed.push(parseRuleLine(this.table, this.name, l, lineNo++, this.source));
+      }
+    }
+    return this.parsed;
+  }
+  set rules(v: Rule[]) {
+    this.parsed = v;
+    this.runs = [];
+    this.eagerTexts = null;
+    this.textValid = v.length === 0;
+  }
+  /** Appends the `-A` line at [start, end) of text (lazy) — extending the last run when contiguous. */
+  appendRun(text: string, start: number, end: number, line: number): void {
+    const n = this.runs.length;
+    if (n && this.text === text && this.runs[n - 2]! + 1 === start) this.runs[n - 2] = end;
+    else {
+      if (this.text && this.text !== text) this.textValid = false;
+      this.text = text;
+      if (!this.textValid || this.parsed.length) this.textValid = false;
+      this.runs.push(start, end, line);
+    }
+  }
+  appendText(text: string, line: number): void {
+    this.rules.push(parseRuleLine(this.table, this.name, text, line, this.source));
+    if (this.textValid) (this.eagerTexts ??= []).push(text);
+    if (this.runs.length) this.textValid = false;
+  }
+  edited(): void {
+    this.textValid = false;
+  }
+  /** The rules' text joined by newlines, if known without normalising; null otherwise. */
+  rawText(): string | null {
+    if (!this.textValid) return null;
+    if (this.eagerTexts) return this.runs.length ? null : this.eagerTexts.join("\n");
+    if (this.runs.length === 0) return this.parsed.length ? null : "";
+    if (this.runs.length === 3) return this.text.slice(this.runs[0]!, this.runs[1]!);
+    const parts: string[] = [];
+    for (let i = 0; i < this.runs.length; i += 3) parts.push(this.text.slice(this.runs[i]!, this.runs[i + 1]!));
+    return parts.join("\n");
+  }
+}
+
+/** The rules' text (lines joined by newlines) if known without normalising, else null. */
+export function rawTextOf(c: Chain): string | null {
+  return c instanceof LazyChain ? c.rawText() : null;
+}
+
+function makeChain(t: Table, name: string, line: number, source = ""): LazyChain {
+  const c = new LazyChain(t.name, name, line, source);
   t.chains.set(name, c);
   return c;
+}
+
+/** Parses one `-A CHAIN …` line (the whole line) into a normalised Rule. */
+export function parseRuleLine(table: string, chain: string, line: string, lineNo: number, source = ""): Rule {
+  try {
+    const words = fastTokenize(line);
+    const parts = parseRuleWords(words, 2);
+    return { table, chain, line: lineNo, raw: line, ...parts, key: ruleKey(parts) };
+  } catch (e) {
+    if (e instanceof RuleSyntaxError || e instanceof TokenizeError)
+      throw new RulesParseError(lineNo, e.message, source);
+    throw e;
+  }
+}
+
+/** Plain lines (no quotes or escapes) split on spaces; others go through the full tokenizer. */
+function fastTokenize(line: string): Word[] {
+  if (line.includes('"') || line.includes("\\") || line.includes("\t")) return tokenize(line);
+  const out: Word[] = [];
+  for (const w of line.split(" ")) if (w !== "") out.push({ text: w, quoted: false });
+  return out;
 }
 
 /** Parses a whole dump. Throws RulesParseError naming the line. */
@@ -61,22 +165,38 @@ export function parseRules(text: string, opts: ParseOptions = {}): Dump {
   const fail = (msg: string): never => {
     throw new RulesParseError(lineNo, msg, src);
   };
-  const chainOf = (name: string | undefined, create: boolean): Chain => {
+  const lazy = opts.lazy ?? false;
+  let lastChain: LazyChain | null = null;
+  let lastTable: Table | null = null;
+  let lastPrefix = "";
+  const chainOf = (name: string | undefined, create: boolean): LazyChain => {
     if (!name) return fail("missing chain name");
     const t = table!;
-    const c = t.chains.get(name);
+    const c = t.chains.get(name) as LazyChain | undefined;
     if (c) return c;
-    if (create || isBuiltinChain(t.name, name)) return makeChain(t, name, lineNo);
+    if (create || isBuiltinChain(t.name, name)) return makeChain(t, name, lineNo, src);
     return fail(`chain ${name} does not exist in table ${t.name}`);
   };
   while (start <= text.length) {
     let end = text.indexOf("\n", start);
     if (end < 0) end = text.length;
+    // Lazy fast path: another clean `-A` line of the previous line's chain costs no string at all.
+    if (lastChain && lastTable === table && text.startsWith(lastPrefix, start)) {
+      const c = text.charCodeAt(end - 1);
+      if (c !== 13 && c !== 32 && c !== 9) {
+        lineNo++;
+        lastChain.appendRun(text, start, end, lineNo);
+        start = end + 1;
+        continue;
+      }
+    }
+    const lineStart = start;
     let line = text.slice(start, end);
     start = end + 1;
     lineNo++;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    line = line.trim();
+    const last = line.charCodeAt(line.length - 1);
+    const first = line.charCodeAt(0);
+    if (last === 13 || last === 32 || last === 9 || first === 32 || first === 9) line = line.trim();
     if (line === "" || line[0] === "#") continue;
     if (line[0] === "*") {
       if (table && saveFormat) fail(`COMMIT expected before ${line}`);
@@ -92,9 +212,19 @@ export function parseRules(text: string, opts: ParseOptions = {}): Dump {
     if (saveFormat && !table) fail("rule outside a table (missing *table line)");
     if (!table) table = getTable(dump, opts.table ?? "filter");
     if (line[0] === ":") {
+      // `:NAME POLICY [p:b]`; the plain form is split by hand (there are 100k+ of them in big dumps)
+      const sp = line.indexOf(" ");
+      const sp2 = sp < 0 ? -1 : line.indexOf(" ", sp + 1);
+      if (sp > 1 && sp2 > sp && line.endsWith(" [0:0]") && sp2 === line.length - 6) {
+        const name = line.slice(1, sp);
+        const c = table.chains.get(name) ?? makeChain(table, name, lineNo, src);
+        c.rules = [];
+        if (c.builtin) c.policy = line.slice(sp + 1, sp2);
+        continue;
+      }
       const m = /^:(\S+)\s+(\S+)(?:\s+\[\d+:\d+\])?$/.exec(line);
       if (!m) fail(`malformed chain line: ${line}`);
-      const c = table.chains.get(m![1]!) ?? makeChain(table, m![1]!, lineNo);
+      const c = table.chains.get(m![1]!) ?? makeChain(table, m![1]!, lineNo, src);
       c.rules = []; // a chain line flushes the chain (iptables-restore --noflush semantics)
       if (c.builtin) c.policy = m![2]!;
       continue;
@@ -103,6 +233,20 @@ export function parseRules(text: string, opts: ParseOptions = {}): Dump {
       const m = /^\[\d+:\d+\]\s+/.exec(line);
       if (!m) fail(`malformed counters: ${line}`);
       line = line.slice(m![0].length);
+    }
+    lastChain = null;
+    if (line.startsWith("-A ")) {
+      const sp = line.indexOf(" ", 3);
+      const chain = chainOf(sp < 0 ? line.slice(3) : line.slice(3, sp), false);
+      const clean = line.length === end - lineStart && text.charCodeAt(lineStart) === 45;
+      if (lazy && clean) {
+        chain.appendRun(text, lineStart, end, lineNo);
+        // the next lines of this chain take the fast path above
+        lastChain = chain;
+        lastTable = table;
+        lastPrefix = `-A ${chain.name} `;
+      } else chain.appendText(line, lineNo);
+      continue;
     }
     let words: Word[];
     try {
@@ -132,14 +276,19 @@ export function parseRules(text: string, opts: ParseOptions = {}): Dump {
           ...parts,
           key: ruleKey(parts),
         };
-        if (CMD_APPEND.has(cmd)) chain.rules.push(rule);
-        else if (CMD_INSERT.has(cmd)) chain.rules.splice(Math.min(pos, chain.rules.length), 0, rule);
+        if (CMD_APPEND.has(cmd)) {
+          chain.appendText(line, lineNo);
+          continue;
+        }
+        chain.edited();
+        if (CMD_INSERT.has(cmd)) chain.rules.splice(Math.min(pos, chain.rules.length), 0, rule);
         else {
           if (pos >= chain.rules.length) fail(`no rule ${pos + 1} in chain ${chain.name}`);
           chain.rules[pos] = rule;
         }
       } else if (cmd === "-D" || cmd === "--delete") {
         const chain = chainOf(words[1]?.text, false);
+        chain.edited();
         if (words.length === 3 && /^\d+$/.test(words[2]!.text)) {
           const n = Number(words[2]!.text) - 1;
           if (n >= chain.rules.length) fail(`no rule ${n + 1} in chain ${chain.name}`);
@@ -152,7 +301,7 @@ export function parseRules(text: string, opts: ParseOptions = {}): Dump {
         }
       } else if (cmd === "-N" || cmd === "--new-chain") {
         const name = words[1]?.text ?? fail("missing chain name");
-        if (!t.chains.has(name)) makeChain(t, name, lineNo);
+        if (!t.chains.has(name)) makeChain(t, name, lineNo, src);
       } else if (cmd === "-X" || cmd === "--delete-chain") {
         const name = words[1]?.text;
         if (name === undefined) {

@@ -12,9 +12,9 @@ import { formatTrace, type Proto, tracePacket } from "../../../proxier/rules/tra
 import { UsageError } from "../errors.js";
 import { collect, collectCsv, intArg, Option } from "../program.js";
 
-function readRules(file: string, table?: string): Dump {
+function readRules(file: string, table?: string, lazy = false): Dump {
   const text = readFileSync(file === "-" ? 0 : file, "utf8");
-  return parseRules(text, { source: file, ...(table ? { table } : {}) });
+  return parseRules(text, { source: file, lazy, ...(table ? { table } : {}) });
 }
 
 /** The kernel's rules now (`iptables-save`, optionally of one table / inside a named network namespace). */
@@ -58,19 +58,25 @@ async function diffCommand(files: string[], o: DiffFlags): Promise<void> {
       } else {
         if (files.length !== 1) throw new UsageError("with --live, give one FILE (or --objects …)");
         a = await liveRules(o.table, o.netns, !!o.legacy);
-        b = readRules(files[0]!, o.table);
+        b = readRules(files[0]!, o.table, true);
       }
     } else {
       if (files.length !== 2) throw new UsageError("usage: podwire rules diff OLD NEW");
-      a = readRules(files[0]!, o.table);
-      b = readRules(files[1]!, o.table);
+      a = readRules(files[0]!, o.table, true);
+      b = readRules(files[1]!, o.table, true);
     }
   } catch (e) {
     // like diff(1): trouble reading or parsing the inputs is exit 2
     if (e instanceof UsageError) throw e;
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const d = diffDumps(a, b, { ...(o.table ? { table: o.table } : {}), verbose: !!o.verbose });
+  let d: ReturnType<typeof diffDumps>;
+  try {
+    d = diffDumps(a, b, { ...(o.table ? { table: o.table } : {}), verbose: !!o.verbose });
+  } catch (e) {
+    // lazily parsed rules report syntax errors when first compared
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
   if (o.format === "json") process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
   else process.stdout.write(formatDiff(d, { color: o.color ?? process.stdout.isTTY === true }));
   process.exitCode = d.equal ? 0 : 1;
