@@ -169,7 +169,9 @@ export class RestClient implements KubeClient {
         labelSelector: opts.labelSelector,
         fieldSelector: opts.fieldSelector,
       });
-    return streamWatch<ObjectOf<K>>(this.transport, path, onEvent);
+    // The server ends a watch after timeoutSeconds; silence well beyond that means the connection is dead.
+    const idle = opts.timeoutSeconds ? (opts.timeoutSeconds + 60) * 1000 : undefined;
+    return streamWatch<ObjectOf<K>>(this.transport, path, onEvent, idle);
   }
 
   close(): void {
@@ -197,6 +199,7 @@ function streamWatch<T extends KubeObject>(
   transport: Transport,
   path: string,
   onEvent: (ev: WatchEvent<T>) => void,
+  idleTimeoutMs?: number,
 ): WatchHandle {
   const ac = new AbortController();
   let resolveStarted!: () => void;
@@ -205,7 +208,7 @@ function streamWatch<T extends KubeObject>(
   });
   const done = (async (): Promise<WatchEnd> => {
     try {
-      const sr = await transport.stream(path, {}, ac.signal);
+      const sr = await transport.stream(path, {}, ac.signal, idleTimeoutMs);
       if (sr instanceof ApiError) return ac.signal.aborted ? { reason: "stopped" } : { reason: "error", error: sr };
       if (sr.status !== 200) {
         const chunks: Buffer[] = [];

@@ -27,7 +27,13 @@ export interface Transport {
     headers?: Record<string, string>,
     timeoutMs?: number,
   ): Promise<HttpResponse | ApiError>;
-  stream(path: string, headers?: Record<string, string>, signal?: AbortSignal): Promise<StreamResponse | ApiError>;
+  /** `idleTimeoutMs`: give up on a stream that sends nothing this long (default 15 min). */
+  stream(
+    path: string,
+    headers?: Record<string, string>,
+    signal?: AbortSignal,
+    idleTimeoutMs?: number,
+  ): Promise<StreamResponse | ApiError>;
   close(): void;
 }
 
@@ -121,7 +127,12 @@ export class HttpTransport implements Transport {
     });
   }
 
-  stream(path: string, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<StreamResponse | ApiError> {
+  stream(
+    path: string,
+    extra: Record<string, string> = {},
+    signal?: AbortSignal,
+    idleTimeoutMs = 15 * 60_000,
+  ): Promise<StreamResponse | ApiError> {
     return new Promise((resolve) => {
       let headers: Record<string, string>;
       try {
@@ -131,11 +142,12 @@ export class HttpTransport implements Transport {
         return;
       }
       const req = this.mod.request(this.options("GET", path, headers), (res) => {
-        res.socket?.setTimeout(0);
         resolve({ status: res.statusCode ?? 0, res, abort: () => req.destroy() });
       });
-      // No data for this long on a watch means a dead connection (the server sends bookmarks when asked).
-      req.setTimeout(15 * 60_000, () => req.destroy(new Error("watch idle timeout")));
+      // No data for this long on a watch means a dead connection (a partition sends no FIN); TCP keep-alive
+      // helps the kernel notice too.
+      req.setTimeout(idleTimeoutMs, () => req.destroy(new Error("watch idle timeout")));
+      req.on("socket", (s) => s.setKeepAlive(true, 30_000));
       req.on("error", (e) => resolve(connectionError(`GET ${path}: ${e.message}`)));
       if (signal) {
         if (signal.aborted) req.destroy();

@@ -21,6 +21,7 @@ import {
 import { runReconcileLoop } from "../controllers/runner.js";
 import { WorkQueue } from "../controllers/workqueue.js";
 import type { NodeInfo } from "./filters.js";
+import { requestedOn } from "./resources.js";
 import { schedulePod } from "./schedule.js";
 
 export { defaultFilters, firstFailure, type NodeInfo, tolerates } from "./filters.js";
@@ -92,10 +93,10 @@ export function startScheduler(opts: SchedulerOptions = {}): Scheduler {
       unschedulable.delete(key);
       return undefined;
     }
-    const infos: NodeInfo[] = nodes.list().map((n) => ({
-      node: n,
-      pods: [...(byNode.get(n.metadata.name ?? "")?.values() ?? [])],
-    }));
+    const infos: NodeInfo[] = nodes.list().map((n) => {
+      const onNode = [...(byNode.get(n.metadata.name ?? "")?.values() ?? [])];
+      return { node: n, pods: onNode, requested: requestedOn(onNode) };
+    });
     const r = schedulePod(pod, infos, { random: opts.random });
     if ("node" in r) {
       assumed.set(key, Date.now());

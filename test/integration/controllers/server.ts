@@ -10,10 +10,12 @@ const bin = new URL("../../../../bin/podwire", import.meta.url).pathname;
 
 export interface RunningServer {
   dir: string;
+  port: number;
   kubeconfig: string;
   client: RestClient;
   log: () => string;
-  stop(): Promise<void>;
+  /** SIGTERM (then SIGKILL after 10 s); removes the data dir unless `keepDir`. */
+  stop(opts?: { keepDir?: boolean }): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -27,9 +29,13 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(extraArgs: string[] = []): Promise<RunningServer> {
-  const dir = mkdtempSync(join(tmpdir(), "podwire-cp-"));
-  const port = await freePort();
+/** Starts a server; pass `dir` and `port` of a stopped one to restart it on the same state. */
+export async function startServer(
+  extraArgs: string[] = [],
+  reuse: { dir?: string; port?: number } = {},
+): Promise<RunningServer> {
+  const dir = reuse.dir ?? mkdtempSync(join(tmpdir(), "podwire-cp-"));
+  const port = reuse.port ?? (await freePort());
   let out = "";
   const child: ChildProcess = spawn(bin, ["server", "--data-dir", dir, "--listen", `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -37,14 +43,14 @@ export async function startServer(extraArgs: string[] = []): Promise<RunningServ
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const stop = async () => {
+  const stop = async (keepDir = false) => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
       const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await exited;
       clearTimeout(t);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
     const kubeconfig = join(dir, "admin.kubeconfig");
@@ -57,12 +63,13 @@ export async function startServer(extraArgs: string[] = []): Promise<RunningServ
     const client = new RestClient(loadKubeconfig(kubeconfig));
     return {
       dir,
+      port,
       kubeconfig,
       client,
       log: () => out,
-      stop: async () => {
+      stop: async (o = {}) => {
         client.close();
-        await stop();
+        await stop(o.keepDir);
       },
     };
   } catch (e) {
