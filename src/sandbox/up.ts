@@ -72,7 +72,11 @@ async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
-/** The CNI network config of one node: podwire-cni on bridge cni0 with host-local IPAM over the node's pod CIDR. */
+/**
+ * The CNI network config of one node: podwire-cni on bridge cni0 with host-local IPAM over the node's pod CIDR
+ * (the same CIDR the kubelet's --pod-cidr puts on the Node, which the overlay leases). vxlan also names the
+ * overlay's subnet.env, so ADD waits ("try again later") until the overlay is up, and uses the VXLAN MTU.
+ */
 export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): object {
   const ipam = {
     type: "host-local",
@@ -87,7 +91,7 @@ export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): obj
       {
         type: "podwire-cni",
         bridge: "cni0",
-        ...(backend === "vxlan" ? { subnetFile: join(n.dir, "subnet.env") } : { mtu: 1500 }),
+        ...(backend === "vxlan" ? { subnetFile: join(n.dir, "subnet.env"), mtu: 1450 } : { mtu: 1500 }),
         isGateway: true,
         isDefaultGateway: true,
         hairpinMode: true,

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { WebSocket } from "ws";
 import type { Node, Pod, Service } from "../../../src/api/core.js";
 import { ApiSource } from "../../../src/client/informer.js";
 import { FakeClient } from "../../../src/client/fake.js";
@@ -137,6 +138,40 @@ describe("kubelet with the process runtime", () => {
     );
     assert.equal(await r.text(), "envpod\n");
     assert.equal(r.headers.get("x-exit-code"), "3");
+  });
+
+  it("exec over the v5 channel websocket: stdin, stdout, stderr, exit status (as kubectl speaks it)", async () => {
+    const q = new URLSearchParams([
+      ["command", "sh"],
+      ["command", "-c"],
+      ["command", "cat; echo err >&2; exit 4"],
+      ["stdin", "1"],
+      ["stdout", "1"],
+      ["stderr", "1"],
+    ]);
+    const ws = new WebSocket(`ws://127.0.0.1:${kubelet.port}/exec/default/envpod/main?${q}`, [
+      "v5.channel.k8s.io",
+      "v4.channel.k8s.io",
+    ]);
+    const got: Record<number, string> = { 1: "", 2: "", 3: "" };
+    await new Promise<void>((resolve, reject) => {
+      ws.on("open", () => {
+        assert.equal(ws.protocol, "v5.channel.k8s.io", "negotiated v5");
+        ws.send(Buffer.concat([Buffer.from([0]), Buffer.from("hello from stdin\n")]));
+        ws.send(Buffer.from([255, 0]));
+      });
+      ws.on("message", (m: Buffer) => {
+        const ch = m[0] ?? 0;
+        got[ch] = (got[ch] ?? "") + m.subarray(1).toString();
+      });
+      ws.on("close", () => resolve());
+      ws.on("error", reject);
+    });
+    assert.equal(got[1], "hello from stdin\n", "stdin echoed on stdout (channel 1)");
+    assert.equal(got[2], "err\n", "stderr on channel 2");
+    const status = JSON.parse(got[3] ?? "{}");
+    assert.equal(status.status, "Failure", "status channel reports failure");
+    assert.equal(status.details?.causes?.[0]?.message, "4", "exit code 4 in the status causes");
   });
 
   it("readiness probe drives the Ready condition both ways", async () => {
