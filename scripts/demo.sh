@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's main command: install what podwire needs, build it, and bring up the sandbox cluster.
+# The README's main command: install what podwire needs, build it, and bring up the sandbox cluster
+# (NODES=3 NAME=pw PROXY_MODE=iptables by default), then print how to use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(iptables conntrack iproute2 dnsutils socat util-linux containernetworking-plugins)
+pkgs=(iptables conntrack iproute2 dnsutils socat util-linux containernetworking-plugins curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -13,4 +14,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 npm run --silent build
-exec ./bin/podwire up --nodes "${NODES:-3}" --name "${NAME:-pw}"
+name="${NAME:-pw}"
+./bin/podwire up --nodes "${NODES:-3}" --name "$name" --proxy-mode "${PROXY_MODE:-iptables}"
+kc="/var/lib/podwire/sandbox/$name/kubeconfig"
+cat <<USAGE
+
+Try it:
+  export KUBECONFIG=$kc
+  kubectl get nodes -o wide
+  kubectl create deployment web --image=registry.k8s.io/e2e-test-images/agnhost:2.47 --replicas=3 -- /agnhost netexec --http-port=8080
+  kubectl expose deployment web --port=80 --target-port=8080
+  kubectl get pods -o wide; kubectl get svc web
+  ip netns exec $name-node1 curl -s \$(kubectl get svc web -o jsonpath='{.spec.clusterIP}')/hostname
+  ./bin/podwire status --name $name
+  ./bin/podwire down --name $name     # removes every namespace, process and file it made
+USAGE
