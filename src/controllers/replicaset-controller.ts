@@ -3,11 +3,30 @@ import type { Pod, ReplicaSet, ReplicationController } from "../api/index.js";
 import { isAlreadyExists, isNotFound } from "../client/index.js";
 import type { ControllerContext, RunningController } from "./context.js";
 import { Expectations } from "./expectations.js";
-import { controllerOf, nsKey, splitKey } from "./pods.js";
+import { controllerOf, nsKey, podCondition, splitKey } from "./pods.js";
 import { planReplicas, podFromTemplate, replicaOwnerOf, sameReplicaStatus } from "./replicas.js";
 import { type ReconcileResult, runReconcileLoop } from "./runner.js";
 
 type Owner = ReplicaSet | ReplicationController;
+
+/** Milliseconds until the first owned Ready pod passes minReadySeconds, if any is waiting. */
+function nextAvailableInMs(
+  minReadySeconds: number,
+  pods: readonly Pod[],
+  uid: string | undefined,
+  now: Date,
+): number | undefined {
+  if (minReadySeconds <= 0) return undefined;
+  let next: number | undefined;
+  for (const p of pods) {
+    if (controllerOf(p)?.uid !== uid) continue;
+    const c = podCondition(p, "Ready");
+    if (c?.status !== "True" || !c.lastTransitionTime) continue;
+    const at = Date.parse(c.lastTransitionTime) + minReadySeconds * 1000 - now.getTime();
+    if (at > 0 && (next === undefined || at < next)) next = at;
+  }
+  return next === undefined ? undefined : next + 50;
+}
 
 /** Runs several promises at most `n` at a time (pod bursts must not open hundreds of requests at once). */
 async function inBatches<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
@@ -84,7 +103,10 @@ export function startReplicaController(
       const r = await ctx.client.updateStatus({ ...cached, status: { ...cached.status, ...plan.status } } as Owner);
       if (!r.ok && !isNotFound(r.error)) retry = true;
     }
-    return retry ? { retry: true } : undefined;
+    if (retry) return { retry: true };
+    // Pods Ready but not yet for minReadySeconds become available without any event: look again then.
+    const wait = nextAvailableInMs(owner.minReadySeconds, pods.list(namespace), cached.metadata.uid, ctx.now());
+    return wait === undefined ? undefined : { requeueAfterMs: wait };
   };
 
   const loop = runReconcileLoop(name, reconcile, { workers: ctx.workers ?? 2, log: ctx.log });

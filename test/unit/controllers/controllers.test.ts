@@ -260,6 +260,42 @@ describe("controllers against the in-memory apiserver", () => {
     }
   });
 
+  it("a replicaset counts pods available only after minReadySeconds, without needing another event", async () => {
+    const fake = new FakeClient();
+    const cm = startControllers({ client: fake, controllers: ["replicaset"] });
+    try {
+      const rs: ReplicaSet = {
+        apiVersion: "apps/v1",
+        kind: "ReplicaSet",
+        metadata: { name: "slow", namespace: "default" },
+        spec: {
+          replicas: 1,
+          minReadySeconds: 1,
+          selector: { matchLabels: { app: "slow" } },
+          template: { metadata: { labels: { app: "slow" } }, spec: { containers: [{ name: "c" }] } },
+        },
+      };
+      await fake.create(rs);
+      await until(() => pods(fake).length === 1, "pod");
+      const p = pods(fake)[0]!;
+      const readyAt = new Date().toISOString();
+      await fake.updateStatus<Pod>({
+        ...p,
+        status: {
+          phase: "Running",
+          podIP: "10.244.0.9",
+          conditions: [{ type: "Ready", status: "True", lastTransitionTime: readyAt }],
+        },
+      });
+      const st = () => fake.peek<ReplicaSet>("ReplicaSet", "default", "slow")?.status;
+      await until(() => st()?.readyReplicas === 1, "ready");
+      assert.equal(st()?.availableReplicas, 0, "not yet available");
+      await until(() => st()?.availableReplicas === 1, "available after minReadySeconds", 5000);
+    } finally {
+      await cm.stop();
+    }
+  });
+
   it("--controllers selects by name, * and -name, and rejects unknown names", () => {
     assert.deepEqual(selectControllers(["endpoints,deployment"]), ["deployment", "endpoints"]);
     assert.equal(selectControllers(undefined).length, 7);
