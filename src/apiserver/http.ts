@@ -230,6 +230,41 @@ export class ApiHandler {
     await this.resource(req, res, url.searchParams, route, method, user);
   }
 
+  /**
+   * `pods/exec` arrives as an HTTP upgrade (WebSocket or SPDY): authenticate (admins only), find the pod and
+   * hand the socket to `exec`, which proxies it to the kubelet. Anything else is answered on the socket.
+   */
+  async upgrade(
+    req: IncomingMessage,
+    socket: import("node:stream").Duplex,
+    head: Buffer,
+    exec: (pod: Obj, container: string, query: URLSearchParams) => void,
+  ): Promise<void> {
+    const fail = (code: number, text: string) => {
+      const body = JSON.stringify(errors.badRequest(text).status);
+      socket.end(
+        `HTTP/1.1 ${code} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    };
+    void head;
+    const url = new URL(req.url ?? "/", "http://x");
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+    if (!m) return fail(404, "Not Found");
+    const user = this.authenticate(req);
+    if (!user) return fail(401, "Unauthorized");
+    if (!user.groups.includes("system:masters")) return fail(403, "Forbidden");
+    const podsRes = findResource("", "v1", "pods") as ResourceInfo;
+    const pod = await this.opts.registry
+      .get(podsRes, decodeURIComponent(m[1] as string), decodeURIComponent(m[2] as string))
+      .catch(() => undefined);
+    if (!pod) return fail(404, "Not Found");
+    const containers: Obj[] = pod.spec?.containers ?? [];
+    const container =
+      url.searchParams.get("container") ?? (containers.length === 1 ? (containers[0]?.name as string) : undefined);
+    if (!container) return fail(400, "Bad Request");
+    exec(pod, container, url.searchParams);
+  }
+
   private versionDoc() {
     const v = this.opts.version;
     return {
@@ -342,6 +377,7 @@ export class ApiHandler {
       if (method !== "GET") throw errors.methodNotAllowed();
       return this.podLog(route, q, res);
     }
+    if (route.subresource === "exec") throw errors.badRequest("Upgrade request required");
     if (route.subresource === "binding") {
       if (method !== "POST") throw errors.methodNotAllowed();
       return this.bind(route, (await body()) ?? ({} as Obj), res);

@@ -95,6 +95,7 @@ export const resources: ResourceInfo[] = [
       statusSub("", "Pod"),
       { name: "binding", group: "", version: "v1", kind: "Binding", verbs: ["create"] },
       { name: "log", group: "", version: "v1", kind: "Pod", verbs: ["get"] },
+      { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: ["create", "get"] },
     ],
   }),
   r({
@@ -156,6 +157,12 @@ export const resources: ResourceInfo[] = [
     subresources: [statusSub("apps", "ReplicaSet"), scaleSub],
   }),
   r({
+    group: "coordination.k8s.io",
+    plural: "leases",
+    kind: "Lease",
+    keyPrefix: "/registry/leases/",
+  }),
+  r({
     group: "discovery.k8s.io",
     plural: "endpointslices",
     kind: "EndpointSlice",
@@ -166,6 +173,7 @@ export const resources: ResourceInfo[] = [
 export const groupVersions: { group: string; version: string }[] = [
   { group: "", version: "v1" },
   { group: "apps", version: "v1" },
+  { group: "coordination.k8s.io", version: "v1" },
   { group: "discovery.k8s.io", version: "v1" },
 ];
 

@@ -14,6 +14,7 @@ import { adminUser, TokenFile } from "./auth.js";
 import { ApiError } from "./errors.js";
 import { ApiHandler, type PodLogProvider, type VersionInfo } from "./http.js";
 import { writeKubeconfig } from "./kubeconfig.js";
+import { kubeletPodLogs, proxyExecUpgrade } from "../kubelet/apiproxy.js";
 import { ensurePki } from "./pki.js";
 import { Registry } from "./registry.js";
 import { findResource, type ResourceInfo } from "./resources.js";
@@ -163,7 +164,8 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     version: cfg.version ?? defaultVersion,
     serverAddress: `${advertise}:${wantPort}`,
     bookmarkIntervalMs: cfg.bookmarkIntervalMs,
-    podLogs: cfg.podLogs,
+    // pods/log goes to the pod's kubelet (src/kubelet/apiproxy.ts) unless the caller plugs in another provider.
+    podLogs: cfg.podLogs ?? kubeletPodLogs,
     ready: () => ready,
   };
   if (cfg.insecureHttp) {
@@ -189,7 +191,15 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     caCertPath = pki.caCertPath;
     caCert = pki.caCert;
     tokens = new TokenFile(cfg.dataDir);
-    server = createHttpsServer({ cert: pki.cert, key: pki.key }, new ApiHandler({ ...handlerOpts, tokens }).handle);
+    const handler = new ApiHandler({ ...handlerOpts, tokens });
+    server = createHttpsServer({ cert: pki.cert, key: pki.key }, handler.handle);
+    server.on("upgrade", (req, socket, head) => {
+      void handler
+        .upgrade(req, socket, head, (pod, container, query) =>
+          proxyExecUpgrade(pod, container, query, req, socket, head),
+        )
+        .catch(() => socket.destroy());
+    });
   }
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

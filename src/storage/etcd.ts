@@ -37,7 +37,11 @@ export class EtcdStore implements Store {
   private watchers = new Set<Watcher>();
 
   constructor(endpoints: string[]) {
-    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 5000 });
+    this.client = new Etcd3({
+      hosts: endpoints,
+      dialTimeout: 5000,
+      grpcOptions: { "grpc.max_receive_message_length": 64 * 1024 * 1024 },
+    });
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -47,15 +51,27 @@ export class EtcdStore implements Store {
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
-    const start = opts.startAfter !== undefined && opts.startAfter >= prefix ? `${opts.startAfter}\0` : prefix;
+    let start = opts.startAfter !== undefined && opts.startAfter >= prefix ? `${opts.startAfter}\0` : prefix;
+    // Large lists are read in pages at one revision, so no single gRPC message grows without bound.
+    const page = 2000;
+    const want = opts.limit && opts.limit > 0 ? opts.limit : Number.POSITIVE_INFINITY;
+    const kvs: KeyValue[] = [];
+    let revision = opts.revision ?? 0;
     try {
-      const res = await this.client.kv.range({
-        key: Buffer.from(start),
-        range_end: Buffer.from(prefixEnd(prefix)),
-        limit: opts.limit ?? 0,
-        revision: opts.revision ?? 0,
-      });
-      return { kvs: res.kvs.map((kv) => toKv(kv)), revision: Number(res.header.revision), more: res.more };
+      for (;;) {
+        const n = Math.min(page, want - kvs.length);
+        const res = await this.client.kv.range({
+          key: Buffer.from(start),
+          range_end: Buffer.from(prefixEnd(prefix)),
+          limit: n,
+          revision,
+        });
+        revision = Number(res.header.revision) && revision === 0 ? Number(res.header.revision) : revision;
+        for (const kv of res.kvs) kvs.push(toKv(kv));
+        if (!res.more) return { kvs, revision, more: false };
+        if (kvs.length >= want) return { kvs, revision, more: true };
+        start = `${(kvs[kvs.length - 1] as KeyValue).key}\0`;
+      }
     } catch (e) {
       if (isCompactedError(e)) throw new CompactedError(opts.revision ?? 0, this.compacted);
       throw e;

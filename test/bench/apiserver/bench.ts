@@ -74,11 +74,12 @@ async function run(label: string, srv: ServerProcess): Promise<Result> {
   const writesPerSec = pods / ((performance.now() - t0) / 1000);
 
   // list latency (median of 5)
-  const time = async (fn: () => Promise<unknown>) => {
+  const time = async (fn: () => Promise<{ status: number; text: string }>) => {
     const xs: number[] = [];
     for (let i = 0; i < 5; i++) {
       const s = performance.now();
-      await fn();
+      const r = await fn();
+      if (r.status !== 200) throw new Error(`${label}: list → ${r.status} ${r.text.slice(0, 200)}`);
       xs.push(performance.now() - s);
     }
     return pct(xs, 50);

@@ -41,6 +41,7 @@ describe("apiserver REST semantics", () => {
     assert.match(String(agg.headers["content-type"]), /as=APIGroupDiscoveryList/);
     assert.deepEqual(agg.json.items.map((g: { metadata: { name: string } }) => g.metadata.name).sort(), [
       "apps",
+      "coordination.k8s.io",
       "discovery.k8s.io",
     ]);
     const legacy = await h.req("GET", "/apis");
