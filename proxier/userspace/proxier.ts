@@ -46,6 +46,8 @@ export interface UserspaceProxierOptions {
    * process for services without ClientIP affinity, spreading CPU and fds. Round robin is then per process.
    */
   workers?: number;
+  /** Tests only: allow a loopback listenIP (in-process tests run in the initial namespace, where 0.0.0.0 is off limits). */
+  testOnlyAllowLoopback?: boolean;
   /** First state to apply before returning. */
   input?: UserspaceInput;
 }
@@ -111,7 +113,8 @@ async function claimPort(protocol: "tcp" | "udp", port: number): Promise<Claim> 
 
 export async function startUserspaceProxier(opts: UserspaceProxierOptions): Promise<UserspaceProxier> {
   const listenIP = opts.listenIP ?? "0.0.0.0";
-  if (isLoopback(listenIP)) throw new Error(`cannot proxy on localhost (${listenIP}): portals cannot DNAT to loopback`);
+  if (isLoopback(listenIP) && !opts.testOnlyAllowLoopback)
+    throw new Error(`cannot proxy on localhost (${listenIP}): portals cannot DNAT to loopback`);
   const metrics = opts.metrics ?? new UserspaceMetrics();
   const log = opts.log ?? silent;
   const lb = new RoundRobinBalancer();

@@ -91,7 +91,10 @@ export class TcpProxySocket {
 
   /** Stops accepting. Established connections are left alone (endpoint or service changes never cut them). */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    // server.close()'s callback waits for every connection to end; the listening socket itself is closed at once,
+    // and a sync must not wait for long-lived connections of a removed service.
+    if (this.server.listening) this.server.close();
+    return Promise.resolve();
   }
 
   /** Destroys every proxied connection (process shutdown). */

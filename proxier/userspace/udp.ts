@@ -165,7 +165,8 @@ export class UdpProxySocket {
     const idleLeft = e.lastActivity + this.idleMs - now;
     const replyLeft = e.unanswered > 0 ? e.lastRequest + this.replyWaitMs - now : 0;
     const left = Math.max(idleLeft, replyLeft);
-    if (left > 0) this.arm(key, e, left);
+    // While a request is unanswered, look again every idle period: once answered, the entry goes idle-fast.
+    if (left > 0) this.arm(key, e, e.unanswered > 0 ? Math.min(left, Math.max(idleLeft, this.idleMs)) : left);
     else this.drop(key);
   }
 

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import net from "node:net";
+import { after, before, describe, it } from "node:test";
+import { RoundRobinBalancer } from "../../../proxier/userspace/loadbalancer.js";
+import { UserspaceMetrics } from "../../../proxier/userspace/metrics.js";
+import { type UserspaceInput, inputFromObjects } from "../../../proxier/userspace/model.js";
+import { startUserspaceProxier } from "../../../proxier/userspace/proxier.js";
+import { FakeRunner } from "../../../proxier/userspace/runner.js";
+import { TcpProxySocket } from "../../../proxier/userspace/tcp.js";
+import { UdpProxySocket } from "../../../proxier/userspace/udp.js";
+import { objectsFor } from "../../integration/userspace/support.js";
+
+// In-process tests on 127.0.0.1 only (the initial namespace: no rules, no 0.0.0.0 listeners).
+
+function tcpEcho(): Promise<net.Server> {
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on("error", () => {});
+    let got = "";
+    s.on("data", (d) => (got += d.toString()));
+    s.on("end", () => s.end(`echo:${got}`));
+  });
+  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
+}
+
+function portOf(s: net.Server): number {
+  return (s.address() as net.AddressInfo).port;
+}
+
+function send(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    let out = "";
+    c.on("connect", () => c.end(text));
+    c.on("data", (d) => (out += d.toString()));
+    c.on("end", () => resolve(out));
+    c.on("error", reject);
+  });
+}
+
+describe("TcpProxySocket (loopback)", () => {
+  let backend: net.Server;
+  before(async () => {
+    backend = await tcpEcho();
+  });
+  after(() => backend.close());
+
+  it("forwards a half-closed request and the whole answer", async () => {
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${portOf(backend)}`], 0);
+    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
+    const port = await p.listen("127.0.0.1", 0);
+    const big = "x".repeat(3 * 1024 * 1024);
+    assert.equal(await send(port, big), `echo:${big}`);
+    await p.close();
+  });
+
+  it("moves on to the next endpoint when one refuses, and counts the failure", async () => {
+    const dead = await tcpEcho();
+    const deadPort = portOf(dead);
+    await new Promise((r) => dead.close(r));
+    const lb = new RoundRobinBalancer({ random: () => 0.99 });
+    const metrics = new UserspaceMetrics();
+    lb.setService("k", [`127.0.0.1:${deadPort}`, `127.0.0.1:${portOf(backend)}`], 0);
+    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, metrics);
+    const port = await p.listen("127.0.0.1", 0);
+    try {
+      for (let i = 0; i < 4; i++) assert.equal(await send(port, "hi"), "echo:hi");
+      // With two endpoints, a failed dial and the retry advance round robin by two: every connection tries the
+      // dead one first (kube-proxy behaves the same).
+      const fails = (await metrics.dialFailures.get()).values[0]?.value ?? 0;
+      assert.equal(fails, 4);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("closes the client when no endpoint exists", async () => {
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [], 0);
+    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
+    const port = await p.listen("127.0.0.1", 0);
+    assert.equal(await send(port, "hi"), "");
+    await p.close();
+  });
+});
+
+describe("UdpProxySocket (loopback)", () => {
+  function udpBackend(delayMs: number): Promise<dgram.Socket> {
+    const s = dgram.createSocket("udp4");
+    s.on("message", (m, r) => setTimeout(() => s.send(`re:${m}`, r.port, r.address), delayMs));
+    return new Promise((res) => s.bind(0, "127.0.0.1", () => res(s)));
+  }
+  function ask(port: number, msg: string, timeoutMs = 3000): Promise<string> {
+    const c = dgram.createSocket("udp4");
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        c.close();
+        reject(new Error("timeout"));
+      }, timeoutMs);
+      c.on("message", (m) => {
+        clearTimeout(t);
+        c.close();
+        resolve(m.toString());
+      });
+      c.send(msg, port, "127.0.0.1");
+    });
+  }
+
+  it("delivers an answer slower than the idle timeout, then expires the idle entry", async () => {
+    const b = await udpBackend(400);
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${b.address().port}`], 0);
+    const u = new UdpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics(), {
+      idleMs: 100,
+      replyWaitMs: 2000,
+    });
+    const port = await u.listen("127.0.0.1", 0);
+    try {
+      assert.equal(await ask(port, "q"), "re:q");
+      assert.equal(u.clientCount, 1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(u.clientCount, 0, "answered and idle: entry gone");
+    } finally {
+      await u.close();
+      b.close();
+    }
+  });
+
+  it("gives up on an unanswered entry after replyWaitMs", async () => {
+    const sink = dgram.createSocket("udp4");
+    await new Promise<void>((r) => sink.bind(0, "127.0.0.1", () => r()));
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${sink.address().port}`], 0);
+    const u = new UdpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics(), {
+      idleMs: 50,
+      replyWaitMs: 300,
+    });
+    const port = await u.listen("127.0.0.1", 0);
+    try {
+      await assert.rejects(ask(port, "q", 150));
+      assert.equal(u.clientCount, 1, "kept while the request may still be answered");
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(u.clientCount, 0);
+    } finally {
+      await u.close();
+      sink.close();
+    }
+  });
+});
+
+describe("startUserspaceProxier with a fake iptables", () => {
+  const input = (svcs: Parameters<typeof objectsFor>[0]): UserspaceInput => inputFromObjects(objectsFor(svcs), "n1");
+
+  it("opens listeners before rules, rewrites rules on change, closes removed services", async () => {
+    const backend = await tcpEcho();
+    const runner = new FakeRunner();
+    const svc = {
+      name: "web",
+      clusterIP: "10.96.0.10",
+      port: 80,
+      targetPort: portOf(backend),
+      endpoints: ["127.0.0.1"],
+    };
+    const p = await startUserspaceProxier({
+      runner,
+      listenIP: "127.0.0.1",
+      testOnlyAllowLoopback: true,
+      syncPeriodMs: 0,
+      input: input([svc]),
+    });
+    try {
+      const port = p.proxyPorts().get("default/web:p/tcp")!;
+      assert.ok(port > 0);
+      assert.match(
+        runner.lastPayload!,
+        new RegExp(`-d 10\\.96\\.0\\.10/32 -j DNAT --to-destination 127\\.0\\.0\\.1:${port}`),
+      );
+      assert.equal(await send(port, "a"), "echo:a");
+      assert.equal(runner.rules.get("nat")!.length, 4, "jumps ensured once");
+      await p.update(input([{ ...svc, name: "api", clusterIP: "10.96.0.20" }]));
+      assert.doesNotMatch(runner.lastPayload!, /10\.96\.0\.10/);
+      assert.ok(!p.proxyPorts().has("default/web:p/tcp"));
+      await assert.rejects(send(port, "a"), /ECONNREFUSED/);
+      // A failed restore rejects the update and is counted; the next one goes through.
+      runner.failNextRestore = new Error("boom");
+      await assert.rejects(p.update(input([svc])), /boom/);
+      assert.equal((await p.metrics.restoreFailures.get()).values[0]?.value, 1);
+      await p.update(input([svc]));
+      assert.match(runner.lastPayload!, /10\.96\.0\.10/);
+    } finally {
+      await p.stop();
+      backend.close();
+    }
+    assert.equal(runner.rules.get("nat")!.length, 0, "stop removes the jumps");
+  });
+
+  it("refuses a loopback bind address outside tests", async () => {
+    await assert.rejects(startUserspaceProxier({ runner: new FakeRunner(), listenIP: "127.0.0.1" }), /localhost/);
+  });
+});
