@@ -39,12 +39,45 @@ export function formatReply(r: Reply): string {
   return `${r.code}\n${r.stdout}`;
 }
 
+/**
+ * Orders requests the way a runtime is supposed to but cannot always guarantee: requests for one container run one
+ * after another (a runtime that killed a slow ADD and then sends DEL must not race the ADD still running here), and
+ * GC waits for every request in flight (the spec forbids GC concurrent with ADD/DEL).
+ */
+export class RequestLanes {
+  private readonly lanes = new Map<string, Promise<unknown>>();
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  run<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+    const cmd = env.CNI_COMMAND ?? "";
+    let p: Promise<T>;
+    if (cmd === "GC") {
+      p = Promise.allSettled([...this.inflight]).then(fn);
+    } else if (env.CNI_CONTAINERID) {
+      const key = env.CNI_CONTAINERID;
+      const prev = this.lanes.get(key) ?? Promise.resolve();
+      p = prev.then(fn, fn);
+      const tail = p.catch(() => undefined);
+      this.lanes.set(key, tail);
+      void tail.then(() => {
+        if (this.lanes.get(key) === tail) this.lanes.delete(key);
+      });
+    } else {
+      p = fn();
+    }
+    this.inflight.add(p);
+    void p.catch(() => undefined).finally(() => this.inflight.delete(p));
+    return p;
+  }
+}
+
 export function startCniServer(
   socketPath: string,
   handlers: Handlers,
   onError?: (e: unknown) => void,
 ): Promise<Server> {
   rmSync(socketPath, { force: true });
+  const lanes = new RequestLanes();
   // allowHalfOpen: the client half-closes after its request and still reads the reply.
   const server = createServer({ allowHalfOpen: true }, (conn) => {
     const chunks: Buffer[] = [];
@@ -52,7 +85,8 @@ export function startCniServer(
     conn.on("error", (e) => onError?.(e));
     conn.on("end", () => {
       const req = parseRequest(Buffer.concat(chunks).toString("utf8"));
-      runSkel(req.env, req.stdin, handlers)
+      lanes
+        .run(req.env, () => runSkel(req.env, req.stdin, handlers))
         .then((reply) => conn.end(formatReply(reply)))
         .catch((e: unknown) => {
           onError?.(e);

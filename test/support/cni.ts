@@ -24,6 +24,8 @@ export interface PodwireListOptions {
   mtu?: number;
   portmap?: boolean;
   routes?: { dst: string; gw?: string }[];
+  /** The agent's CNI socket (`podwire overlay --cni-socket`). */
+  agentSocket?: string;
 }
 
 export function podwireConfList(o: PodwireListOptions): NetworkConfigList {
@@ -39,6 +41,7 @@ export function podwireConfList(o: PodwireListOptions): NetworkConfigList {
       hairpinMode: true,
       ...(o.mtu ? { mtu: o.mtu } : {}),
       ...(o.subnetFile ? { subnetFile: o.subnetFile } : {}),
+      ...(o.agentSocket ? { agentSocket: o.agentSocket } : {}),
       ipam,
     },
   ];
@@ -46,10 +49,15 @@ export function podwireConfList(o: PodwireListOptions): NetworkConfigList {
   return parseConfList(JSON.stringify({ cniVersion: o.cniVersion ?? "1.0.0", name: o.name ?? "cbr0", plugins }));
 }
 
-export function nodeRuntime(node: TopoNode, binDirs = [PODWIRE_BIN_DIR, DEBIAN_CNI_DIR]): CniRuntime {
+export function nodeRuntime(
+  node: TopoNode,
+  binDirs = [PODWIRE_BIN_DIR, DEBIAN_CNI_DIR],
+  opts: { useAgentSocket?: boolean } = {},
+): CniRuntime {
   return new CniRuntime({
     binDirs,
     cacheDir: join(node.dir, "cni-cache"),
     wrap: ["nsenter", `--net=${node.path}`, "--"],
+    ...opts,
   });
 }

@@ -5,23 +5,35 @@ import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { execPlugin } from "../../../cni/runtime/exec.js";
 import { nodeRuntime, PODWIRE_BIN_DIR, podwireConfList } from "../../support/cni.js";
+import { type AgentProc, nodeObject, startOverlay, stopAgent, waitFor, writeNodesFile } from "../../support/overlay.js";
 import { runs } from "../../support/runs.js";
 import { Topology, type TopoNode, type TopoPod } from "../../support/topology.js";
 
 // Random lifecycles as a runtime (and the failures around it) produce them: ADD, DEL, GC, a plugin SIGKILLed in
 // the middle of ADD, a sandbox whose netns disappears without DEL. After GC with the live attachments, the store
 // and the kernel hold exactly the live attachments; after DEL of those, nothing at all is left.
+// ADD/DEL/GC go through the overlay agent's socket (podwire's kubelet path; a Node exec per op would cost ~5x more
+// CI time on this shared machine); the SIGKILLed ADDs are real execs of bin/podwire-cni, so both paths share and
+// fight over the same store and bridge.
 
 const SLOTS = 3;
 let topo: Topology;
 let node: TopoNode;
+let agent: AgentProc | undefined;
+let sock: string;
 
 before(async () => {
   await Topology.sweepOrphans();
   topo = await Topology.create({ nodes: 1, tag: "leak" });
   node = topo.nodes[0]!;
+  const objects = join(topo.dir, "nodes.yaml");
+  writeNodesFile(objects, [nodeObject(node)]);
+  sock = join(node.dir, "cni.sock");
+  agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
+  await waitFor(() => existsSync(sock), 20_000, "agent socket");
 });
 after(async () => {
+  if (agent) await stopAgent(agent);
   await topo?.destroy();
 });
 
@@ -29,7 +41,7 @@ type Cmd =
   | { op: "add"; slot: number }
   | { op: "del"; slot: number }
   | { op: "gc" }
-  | { op: "kill"; slot: number; afterMs: number }
+  | { op: "kill"; slot: number; afterMs: number; viaAgent: boolean }
   | { op: "podgone"; slot: number };
 
 const slot = fc.integer({ min: 0, max: SLOTS - 1 });
@@ -39,7 +51,12 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: "gc" as const }) },
   {
     weight: 2,
-    arbitrary: fc.record({ op: fc.constant("kill" as const), slot, afterMs: fc.integer({ min: 20, max: 250 }) }),
+    arbitrary: fc.record({
+      op: fc.constant("kill" as const),
+      slot,
+      afterMs: fc.integer({ min: 20, max: 250 }),
+      viaAgent: fc.boolean(),
+    }),
   },
   { weight: 1, arbitrary: slot.map((s) => ({ op: "podgone" as const, slot: s })) },
 );
@@ -55,8 +72,14 @@ let round = 0;
 
 test("random ADD/DEL/GC/kill/pod-gone sequences leak no IPs, veths or files", async () => {
   const dataDir = join(node.dir, "ipam");
-  const list = podwireConfList({ cniVersion: "1.1.0", subnet: "10.244.1.0/28", dataDir, portmap: false });
-  const rt = nodeRuntime(node);
+  const list = podwireConfList({
+    cniVersion: "1.1.0",
+    subnet: "10.244.1.0/28",
+    dataDir,
+    portmap: false,
+    agentSocket: sock,
+  });
+  const rt = nodeRuntime(node, undefined, { useAgentSocket: true });
   const storeDir = join(dataDir, list.name);
   const ipFiles = () => (existsSync(storeDir) ? readdirSync(storeDir).filter((f) => /^\d/.test(f)) : []);
 
@@ -99,10 +122,17 @@ test("random ADD/DEL/GC/kill/pod-gone sequences leak no IPs, veths or files", as
             if (attached.has(c.slot)) continue;
             const p = await podFor(c.slot);
             // The plugin is SIGKILLed after a random delay, possibly half-way through its ADD; no DEL follows.
+            // Either the Node plugin itself dies, or the thin client dies while the agent finishes the ADD.
             await execPlugin({
               type: "podwire-cni",
               path: [PODWIRE_BIN_DIR],
-              env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: cid(c.slot), CNI_NETNS: p.path, CNI_IFNAME: "eth0" },
+              env: {
+                CNI_COMMAND: "ADD",
+                CNI_CONTAINERID: cid(c.slot),
+                CNI_NETNS: p.path,
+                CNI_IFNAME: "eth0",
+                ...(c.viaAgent ? {} : { PODWIRE_CNI_NO_AGENT: "1" }),
+              },
               stdin: rt.requestConfig(list, list.plugins[0]!, undefined, undefined),
               wrap: ["nsenter", `--net=${node.path}`, "--"],
               timeoutMs: c.afterMs,

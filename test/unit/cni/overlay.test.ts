@@ -89,3 +89,22 @@ test("derived VTEP MAC is stable, unicast and locally administered", () => {
   assert.equal(first & 1, 0);
   assert.equal(first & 2, 2);
 });
+
+test("request lanes: one container's requests run in order; GC waits for everything in flight", async () => {
+  const { RequestLanes } = await import("../../../cni/plugin/server.js");
+  const lanes = new RequestLanes();
+  const log: string[] = [];
+  const slow = (tag: string, ms: number) => () =>
+    new Promise<void>((r) =>
+      setTimeout(() => {
+        log.push(tag);
+        r();
+      }, ms),
+    );
+  const a1 = lanes.run({ CNI_COMMAND: "ADD", CNI_CONTAINERID: "a" }, slow("add-a", 40));
+  const a2 = lanes.run({ CNI_COMMAND: "DEL", CNI_CONTAINERID: "a" }, slow("del-a", 1));
+  const b = lanes.run({ CNI_COMMAND: "ADD", CNI_CONTAINERID: "b" }, slow("add-b", 5));
+  const gc = lanes.run({ CNI_COMMAND: "GC" }, slow("gc", 1));
+  await Promise.all([a1, a2, b, gc]);
+  assert.deepEqual(log, ["add-b", "add-a", "del-a", "gc"]);
+});
