@@ -54,6 +54,8 @@ export interface ControllersOptions {
   nodeCIDRMaskSizeIPv6?: number;
   /** Seconds without a node heartbeat before it is marked Unknown (default 40). */
   nodeMonitorGracePeriod?: number;
+  /** Seconds a pod stays on a node that is not Ready before it is evicted (default 300; -1 = never). */
+  podEvictionTimeout?: number;
   /** Seconds between node health checks (default 5). */
   nodeMonitorPeriod?: number;
   /** Workers per controller (default 2). */
@@ -139,6 +141,7 @@ export function startControllers(opts: ControllersOptions): ControllerManager {
           startNodeLifecycleController(ctx, {
             gracePeriodMs: (opts.nodeMonitorGracePeriod ?? 40) * 1000,
             monitorPeriodMs: (opts.nodeMonitorPeriod ?? 5) * 1000,
+            evictionSeconds: opts.podEvictionTimeout ?? 300,
           }),
         );
         break;

@@ -3,13 +3,13 @@ import type { Node, Pod } from "../api/index.js";
 import { isNotFound } from "../client/index.js";
 import type { ControllerContext, RunningController } from "./context.js";
 import { type IpamConfig, planPodCIDRs } from "./ipam.js";
-import { decideNode, podNotReadyStatus } from "./nodelifecycle.js";
+import { decideNode, podNotReadyStatus, shouldEvict } from "./nodelifecycle.js";
 import { isPodReady } from "./pods.js";
 import { type ReconcileResult, runReconcileLoop } from "./runner.js";
 
 export function startNodeLifecycleController(
   ctx: ControllerContext,
-  opts: { gracePeriodMs: number; monitorPeriodMs: number },
+  opts: { gracePeriodMs: number; monitorPeriodMs: number; evictionSeconds: number },
 ): RunningController {
   const nodes = ctx.source.informer<Node>("Node");
   const pods = ctx.source.informer<Pod>("Pod");
@@ -35,6 +35,18 @@ export function startNodeLifecycleController(
     if (d.notReady) {
       for (const p of pods.list()) {
         if (p.spec.nodeName !== name) continue;
+        if (opts.evictionSeconds >= 0 && shouldEvict(p, cur, now, opts.evictionSeconds)) {
+          const r = await ctx.client.delete("Pod", p.metadata.namespace, p.metadata.name ?? "");
+          if (r.ok)
+            ctx.events.record(
+              p,
+              "Normal",
+              "TaintManagerEviction",
+              `Marking for deletion Pod ${p.metadata.namespace}/${p.metadata.name}`,
+            );
+          else if (!isNotFound(r.error)) retry = true;
+          continue;
+        }
         const status = podNotReadyStatus(p, now);
         if (!status) continue;
         const r = await ctx.client.updateStatus({ ...p, status });

@@ -61,6 +61,29 @@ export function decideNode(node: Node, now: Date, graceMs: number): NodeDecision
   return out;
 }
 
+/**
+ * Seconds a pod may stay on a node that has not been Ready since `notReadySince` before it is evicted
+ * (deleted, so its controller replaces it elsewhere): a NoExecute toleration of the node's condition taint
+ * decides (no tolerationSeconds = stay forever), else the default (Kubernetes' DefaultTolerationSeconds, 300).
+ * Returns true when the pod should be evicted now.
+ */
+export function shouldEvict(pod: Pod, node: Node, now: Date, defaultSeconds: number): boolean {
+  if (pod.metadata.deletionTimestamp) return false;
+  const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+  if (!ready || ready.status === "True") return false;
+  const since = Date.parse(ready.lastTransitionTime ?? "");
+  if (!Number.isFinite(since)) return false;
+  const taint = ready.status === "Unknown" ? TaintUnreachable : TaintNotReady;
+  const tol = (pod.spec.tolerations ?? []).find(
+    (t) =>
+      (!t.effect || t.effect === "NoExecute") &&
+      ((t.operator === "Exists" && (!t.key || t.key === taint)) || t.key === taint),
+  );
+  if (tol && tol.tolerationSeconds === undefined) return false;
+  const seconds = tol?.tolerationSeconds ?? defaultSeconds;
+  return now.getTime() - since >= Math.max(0, seconds) * 1000;
+}
+
 /** The pod status update for a pod on a not-Ready node (undefined when it is already not Ready). */
 export function podNotReadyStatus(pod: Pod, now: Date): Pod["status"] | undefined {
   const c = podCondition(pod, "Ready");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type {
   Deployment,
+  Event,
   EndpointSlice,
   Endpoints,
   Node,
@@ -237,6 +238,14 @@ describe("controllers against the in-memory apiserver", () => {
         "taint",
       );
       await until(() => eps().length === 2 && eps().every((e) => e.conditions?.ready === false), "endpoints not ready");
+      // After the eviction timeout (300 s) the pods are deleted and their ReplicaSet replaces them.
+      const before = new Set(pods(fake).map((p) => p.metadata.name));
+      now = new Date(now.getTime() + 299_000);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(new Set(pods(fake).map((p) => p.metadata.name)), before, "not before the timeout");
+      now = new Date(now.getTime() + 2_000);
+      await until(() => pods(fake).length === 2 && pods(fake).every((p) => !before.has(p.metadata.name)), "replaced");
+      assert.ok(fake.all<Event>("Event").some((e) => e.reason === "TaintManagerEviction"));
     } finally {
       await cm.stop();
     }
