@@ -12,7 +12,7 @@ import { CniPodNetwork } from "../kubelet/cni.js";
 import { Kubelet } from "../kubelet/kubelet.js";
 import type { Logger } from "../kubelet/podworker.js";
 import { ProcessRuntime } from "../kubelet/runtime.js";
-import { ChildComponent, type Component } from "./components.js";
+import { ChildComponent, type Component, InProcessUserspaceProxy } from "./components.js";
 
 export interface AgentOptions {
   kubeconfig: string;
@@ -93,7 +93,15 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
         sink,
       ),
     );
-  if (o.proxyMode !== "none") {
+  if (o.proxyMode === "userspace") {
+    components.push(
+      new InProcessUserspaceProxy(
+        { kubeconfig: o.kubeconfig, nodeName: o.nodeName, nodeIP: o.nodeIP, metricsAddress: "127.0.0.1:10249" },
+        log,
+      ),
+    );
+    childMetrics.push("http://127.0.0.1:10249/metrics");
+  } else if (o.proxyMode !== "none") {
     components.push(
       new ChildComponent(
         "proxy",

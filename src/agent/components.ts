@@ -79,3 +79,41 @@ export class ChildComponent implements Component {
     clearTimeout(t);
   }
 }
+
+/**
+ * The userspace proxier in the agent's own process (its proxy sockets then live in the node's namespace, where
+ * the agent runs). Used because `podwire proxy --proxy-mode userspace` is not wired to a daemon in the CLI yet;
+ * the library entry point is proxier/userspace/daemon.ts.
+ */
+export class InProcessUserspaceProxy implements Component {
+  readonly name = "proxy";
+  private daemon: { stop(opts?: { cleanup?: boolean }): Promise<void> } | null = null;
+
+  constructor(
+    private readonly opts: { kubeconfig: string; nodeName: string; nodeIP: string; metricsAddress: string },
+    private readonly log: Logger,
+  ) {}
+
+  healthy(): boolean {
+    return this.daemon !== null;
+  }
+
+  async start(): Promise<void> {
+    const { startUserspaceDaemon } = await import("../../proxier/userspace/daemon.js");
+    this.daemon = await startUserspaceDaemon({
+      kubeconfig: this.opts.kubeconfig,
+      nodeName: this.opts.nodeName,
+      nodeIPs: [this.opts.nodeIP],
+      metricsAddress: this.opts.metricsAddress,
+      log: {
+        info: (msg, fields) => this.log.info({ component: "proxy", ...(fields ?? {}) }, msg),
+        warn: (msg, fields) => this.log.warn({ component: "proxy", ...(fields ?? {}) }, msg),
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.daemon?.stop();
+    this.daemon = null;
+  }
+}

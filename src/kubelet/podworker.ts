@@ -158,8 +158,12 @@ export class PodWorker {
     const dir = join(this.deps.rootDir, "pods", this.uid);
     const name = this.pod.metadata.name ?? "pod";
     const hostname = this.pod.spec.hostname ?? name;
+    const t0 = Date.now();
+    let tNetns = t0;
+    let tCni = t0;
     if (ns) {
       await this.deps.runtime.createNetns(ns);
+      tNetns = Date.now();
       this.netRef = {
         uid: this.uid,
         namespace: this.pod.metadata.namespace ?? "default",
@@ -169,6 +173,7 @@ export class PodWorker {
       };
       const r = await this.deps.network.setUp(this.netRef);
       this.podIPs = r.ips;
+      tCni = Date.now();
     }
     const resolv = formatResolvConf(podResolvConf(this.pod, this.deps.dns));
     const ips = ns ? this.podIPs : [this.deps.hostIP];
@@ -181,7 +186,16 @@ export class PodWorker {
       resolv,
       podHostsFile(hostname, ips, fqdn),
     );
-    this.deps.log.info({ pod: this.key, ips: this.podIPs, netns: ns }, "pod sandbox ready");
+    const t = Date.now();
+    this.deps.log.info(
+      {
+        pod: this.key,
+        ips: this.podIPs,
+        netns: ns,
+        ms: { netns: tNetns - t0, cni: tCni - tNetns, holder: t - Math.max(tCni, tNetns), total: t - t0 },
+      },
+      "pod sandbox ready",
+    );
   }
 
   private async cleanupSandbox(): Promise<void> {
