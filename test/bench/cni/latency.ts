@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     writeNodesFile(objects, [nodeObject(node)]);
     const sock = join(node.dir, "cni.sock");
     const agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "60"]);
-    await waitFor(() => existsSync(sock), 20_000, "agent socket");
+    await waitFor(() => existsSync(sock), 60_000, "agent socket");
     const pwConf = (name: string, subnet: string, bridge: string) => ({
       cniVersion: "1.0.0",
       name,

@@ -24,7 +24,7 @@ writeNodesFile(objects, [nodeObject(node)]);
 const sock = join(node.dir, "cni.sock");
 const agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "60"]);
 try {
-  await waitFor(() => existsSync(sock), 20_000, "agent socket");
+  await waitFor(() => existsSync(sock), 60_000, "agent socket");
   const conf = JSON.stringify({
     cniVersion: "1.0.0",
     name: "st",

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   writeNodesFile(objects, [nodeObject(n1), nodeObject(n2)]);
   const agents = [n1, n2].map((n) => startOverlay(n, objects, ["--resync", "30"]));
   try {
-    for (const n of [n1, n2]) await waitFor(() => existsSync(subnetFileOf(n)), 20_000, "subnet.env");
+    for (const n of [n1, n2]) await waitFor(() => existsSync(subnetFileOf(n)), 60_000, "subnet.env");
     const ips: string[] = [];
     for (const n of [n1, n2]) {
       const pod = await topo.addPod(n, "perf");

@@ -31,7 +31,7 @@ test("--direct-routing: peers on the same L2 get a plain route via their public 
   const objects = join(topo.dir, "nodes.yaml");
   writeNodesFile(objects, [nodeObject(n1!), nodeObject(n2!)]);
   agents = [n1!, n2!].map((n) => startOverlay(n, objects, ["--direct-routing"]));
-  for (const n of [n1!, n2!]) await waitFor(() => existsSync(subnetFileOf(n)), 20_000, "subnet.env");
+  for (const n of [n1!, n2!]) await waitFor(() => existsSync(subnetFileOf(n)), 60_000, "subnet.env");
   await waitFor(
     async () => {
       const routes = JSON.parse((await topo.exec(n1!, "ip", ["-j", "route"])).stdout) as {

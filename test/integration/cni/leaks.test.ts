@@ -30,7 +30,7 @@ before(async () => {
   writeNodesFile(objects, [nodeObject(node)]);
   sock = join(node.dir, "cni.sock");
   agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
-  await waitFor(() => existsSync(sock), 20_000, "agent socket");
+  await waitFor(() => existsSync(sock), 60_000, "agent socket");
 });
 after(async () => {
   if (agent) await stopAgent(agent);

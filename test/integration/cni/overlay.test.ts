@@ -61,7 +61,7 @@ before(async () => {
     topo.nodes.map((n) => nodeObject(n)),
   );
   agents = topo.nodes.map((n) => startOverlay(n, objectsFile));
-  for (const n of topo.nodes) await waitFor(() => existsSync(subnetFileOf(n)), 20_000, `subnet.env on ${n.name}`);
+  for (const n of topo.nodes) await waitFor(() => existsSync(subnetFileOf(n)), 60_000, `subnet.env on ${n.name}`);
 });
 
 after(async () => {

@@ -34,7 +34,7 @@ test("bin/podwire-cni forwards to the agent's socket (rtnetlink host side): same
   writeNodesFile(objects, [nodeObject(node)]);
   const sock = join(node.dir, "cni.sock");
   agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
-  await waitFor(() => existsSync(sock) && existsSync(subnetFileOf(node)), 20_000, "agent socket");
+  await waitFor(() => existsSync(sock) && existsSync(subnetFileOf(node)), 60_000, "agent socket");
   const dataDir = join(node.dir, "ipam");
   const conf = JSON.stringify({
     cniVersion: "1.1.0",
