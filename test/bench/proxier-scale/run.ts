@@ -61,7 +61,7 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
 async function timedRestore(ns: string, bin: string, payload: string, timeoutS: number): Promise<number | null> {
   const t = performance.now();
-  const r = await runIn(ns, "timeout", [String(timeoutS), bin, "-w", "5", "--noflush", "--counters"], {
+  const r = await runIn(ns, "timeout", [String(timeoutS), bin, "-w", "120", "--noflush", "--counters"], {
     input: payload,
     check: false,
   });
@@ -110,7 +110,7 @@ async function bench(n: number) {
 
   // Partial sync through the proxier (legacy backend): full sync, change one endpoint, partial sync.
   const partial = await withNs("part", async (ns) => {
-    const ipt = new IptablesRunner({ backend: "legacy", netns: ns });
+    const ipt = new IptablesRunner({ backend: "legacy", netns: ns, waitSeconds: 120 });
     const p = new IptablesProxier({
       iptables: ipt,
       nodeName: NODE,

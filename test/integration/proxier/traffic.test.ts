@@ -81,7 +81,7 @@ for (const backend of ["nft", "legacy"] as const) {
 
     before(async () => {
       await w.setup(2);
-      ipt = new FlakyIptables(new IptablesRunner({ backend, netns: w.node }));
+      ipt = new FlakyIptables(new IptablesRunner({ backend, netns: w.node, waitSeconds: 60 }));
       p = new IptablesProxier({
         iptables: ipt,
         conntrack: new ConntrackRunner(w.node),
@@ -184,8 +184,8 @@ for (const backend of ["nft", "legacy"] as const) {
 
     it("after someone flushes the nat and mangle tables, the canary triggers a full resync that repairs", async () => {
       for (const table of ["nat", "mangle"]) {
-        await runIn(w.node, `iptables-${backend}`, ["-w", "5", "-t", table, "-F"]);
-        await runIn(w.node, `iptables-${backend}`, ["-w", "5", "-t", table, "-X"]);
+        await runIn(w.node, `iptables-${backend}`, ["-w", "60", "-t", table, "-F"]);
+        await runIn(w.node, `iptables-${backend}`, ["-w", "60", "-t", table, "-X"]);
       }
       const broken = await w.tcp("10.96.0.10", 80, 1);
       assert.notEqual(broken[0]?.startsWith("backend-"), true, "traffic is broken after the flush");
