@@ -164,11 +164,11 @@ function knotZone(path: string): void {
   writeFileSync(path, `${lines.join("\n")}\n`);
 }
 
-async function startPodwire(extra: string[]): Promise<{ proc: ChildProcess; port: number }> {
+async function startPodwire(extra: string[], nodeFlags: string[] = []): Promise<{ proc: ChildProcess; port: number }> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [bin, "dns", "serve", "--listen", `127.0.0.1:${port}`, "--upstream", "none", ...extra],
+    [...nodeFlags, bin, "dns", "serve", "--listen", `127.0.0.1:${port}`, "--upstream", "none", ...extra],
     {
       stdio: ["ignore", "ignore", "inherit"],
     },
@@ -299,11 +299,17 @@ async function memoryBench(): Promise<void> {
   const budget = (pods + services) / 1000 + 54;
   // insecure (default): DNS watches Services + EndpointSlices only, so the pods reach it as 50,000 endpoints;
   // verified: it also watches the 50,000 Pod objects.
-  for (const mode of ["insecure", "verified"]) {
+  // Each mode also with a 1 MB young generation (node --max-semi-space-size=1, e.g. via NODE_OPTIONS).
+  for (const [mode, nodeFlags] of [
+    ["insecure", []],
+    ["insecure", ["--max-semi-space-size=1"]],
+    ["verified", []],
+    ["verified", ["--max-semi-space-size=1"]],
+  ] as [string, string[]][]) {
     const objs = join(dir, `memory-${mode}.json`);
     objectsFile(objs, services, perSvc, mode === "verified");
     const t0 = performance.now();
-    const pw = await startPodwire(["--objects", objs, "--pods", mode]);
+    const pw = await startPodwire(["--objects", objs, "--pods", mode], nodeFlags);
     const readyS = (performance.now() - t0) / 1000;
     try {
       const idle = rssMb(pw.proc.pid as number);
@@ -330,7 +336,7 @@ async function memoryBench(): Promise<void> {
       const warm = rssMb(pw.proc.pid as number);
       const what = mode === "verified" ? "Pod objects watched" : "as endpoints";
       console.log(
-        `memory --pods ${mode}: ${services} services + ${pods} pods (${what}): ready in ${readyS.toFixed(1)} s, RSS ${idle.toFixed(1)} MB after sync, ${warm.toFixed(1)} MB with ${services} answers cached; CoreDNS budget (pods+services)/1000+54 = ${budget.toFixed(0)} MB`,
+        `memory --pods ${mode}${nodeFlags.length ? ` (node ${nodeFlags.join(" ")})` : ""}: ${services} services + ${pods} pods (${what}): ready in ${readyS.toFixed(1)} s, RSS ${idle.toFixed(1)} MB after sync, ${warm.toFixed(1)} MB with ${services} answers cached; CoreDNS budget (pods+services)/1000+54 = ${budget.toFixed(0)} MB`,
       );
     } finally {
       await stop(pw.proc);
