@@ -7,6 +7,7 @@ import http from "node:http";
 import type { EndpointSlice } from "../../src/api/apps.js";
 import type { Node, Service } from "../../src/api/core.js";
 import { informerSource } from "../../src/client/index.js";
+import { ConntrackRunner } from "../../src/netlinux/conntrack.js";
 import type { UserspaceInput } from "./model.js";
 import {
   type UserspaceLogger,
@@ -77,7 +78,12 @@ export async function startUserspaceDaemon(opts: UserspaceDaemonOptions): Promis
 
   let proxier: UserspaceProxier;
   try {
-    proxier = await startUserspaceProxier({ ...opts, runner: opts.runner ?? (await execRunner(null)), input: read() });
+    proxier = await startUserspaceProxier({
+      conntrack: new ConntrackRunner(null),
+      ...opts,
+      runner: opts.runner ?? (await execRunner(null)),
+      input: read(),
+    });
   } catch (e) {
     source.stop();
     throw e;

@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import os from "node:os";
+import type { Conntrack } from "../../src/netlinux/conntrack.js";
 import { RoundRobinBalancer } from "./loadbalancer.js";
 import { UserspaceMetrics } from "./metrics.js";
 import { type ServicePortInfo, type UserspaceInput, nodeIPsOf, servicePorts } from "./model.js";
@@ -46,6 +47,11 @@ export interface UserspaceProxierOptions {
    * process for services without ClientIP affinity, spreading CPU and fds. Round robin is then per process.
    */
   workers?: number;
+  /**
+   * Deletes conntrack entries of removed UDP service ports (their REDIRECT entries would otherwise keep pointing
+   * at a closed port until they expire), as kube-proxy's userspace mode ran `conntrack -D`. Absent = skipped.
+   */
+  conntrack?: Conntrack;
   /** Tests only: allow a loopback listenIP (in-process tests run in the initial namespace, where 0.0.0.0 is off limits). */
   testOnlyAllowLoopback?: boolean;
   /** First state to apply before returning. */
@@ -92,12 +98,12 @@ export function detectHostIP(): string | undefined {
 }
 
 /** Holds a NodePort so nothing else on the node can take it (kube-proxy's claimNodePort). */
-async function claimPort(protocol: "tcp" | "udp", port: number): Promise<Claim> {
+async function claimPort(protocol: "tcp" | "udp", port: number, host: string): Promise<Claim> {
   if (protocol === "tcp") {
     const srv = net.createServer((c) => c.destroy());
     await new Promise<void>((resolve, reject) => {
       srv.once("error", reject);
-      srv.listen({ host: "0.0.0.0", port, exclusive: true, backlog: 1 }, () => resolve());
+      srv.listen({ host, port, exclusive: true, backlog: 1 }, () => resolve());
     });
     srv.on("error", () => {});
     return { close: () => srv.close() };
@@ -105,10 +111,20 @@ async function claimPort(protocol: "tcp" | "udp", port: number): Promise<Claim> 
   const s = dgram.createSocket("udp4");
   await new Promise<void>((resolve, reject) => {
     s.once("error", reject);
-    s.bind({ address: "0.0.0.0", port, exclusive: true }, () => resolve());
+    s.bind({ address: host, port, exclusive: true }, () => resolve());
   });
   s.on("error", () => {});
   return { close: () => s.close() };
+}
+
+async function clearUdpFlows(ct: Conntrack, info: ServicePortInfo): Promise<void> {
+  const ips = [info.clusterIP, ...info.externalIPs, ...info.loadBalancerIPs];
+  try {
+    for (const ip of ips) await ct.delete({ kind: "ip", ip, proto: "udp" });
+    if (info.nodePort) await ct.delete({ kind: "port", port: info.nodePort, proto: "udp", family: "IPv4" });
+  } catch {
+    // best effort: entries expire on their own
+  }
 }
 
 export async function startUserspaceProxier(opts: UserspaceProxierOptions): Promise<UserspaceProxier> {
@@ -184,7 +200,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       if (claims.has(c)) continue;
       const [proto, port] = c.split(":") as ["tcp" | "udp", string];
       try {
-        claims.set(c, await claimPort(proto, Number(port)));
+        claims.set(c, await claimPort(proto, Number(port), opts.testOnlyAllowLoopback ? listenIP : "0.0.0.0"));
       } catch (err) {
         log.warn("cannot claim node port", { port: c, error: (err as Error).message });
       }
@@ -229,6 +245,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       lb.removeService(key);
       pool?.unshare(key);
       await closeListener(l);
+      if (l.info.protocol === "udp" && opts.conntrack) await clearUdpFlows(opts.conntrack, l.info);
     }
     for (const [c, claim] of [...claims]) {
       if (wantClaims.has(c)) continue;

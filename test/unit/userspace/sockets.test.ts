@@ -7,6 +7,7 @@ import { UserspaceMetrics } from "../../../proxier/userspace/metrics.js";
 import { type UserspaceInput, inputFromObjects } from "../../../proxier/userspace/model.js";
 import { startUserspaceProxier } from "../../../proxier/userspace/proxier.js";
 import { FakeRunner } from "../../../proxier/userspace/runner.js";
+import { FakeConntrack } from "../../../src/netlinux/conntrack.js";
 import { TcpProxySocket } from "../../../proxier/userspace/tcp.js";
 import { UdpProxySocket } from "../../../proxier/userspace/udp.js";
 import { objectsFor } from "../../integration/userspace/support.js";
@@ -193,6 +194,37 @@ describe("startUserspaceProxier with a fake iptables", () => {
       backend.close();
     }
     assert.equal(runner.rules.get("nat")!.length, 0, "stop removes the jumps");
+  });
+
+  it("clears conntrack entries of a removed UDP service port", async () => {
+    const ct = new FakeConntrack();
+    const dns = {
+      name: "dns",
+      clusterIP: "10.96.0.11",
+      port: 53,
+      targetPort: 53,
+      protocol: "UDP" as const,
+      nodePort: 30053,
+      endpoints: ["127.0.0.1"],
+    };
+    const p = await startUserspaceProxier({
+      runner: new FakeRunner(),
+      conntrack: ct,
+      listenIP: "127.0.0.1",
+      testOnlyAllowLoopback: true,
+      syncPeriodMs: 0,
+      input: input([dns]),
+    });
+    try {
+      assert.deepEqual(ct.deletions, []);
+      await p.update(input([]));
+      assert.deepEqual(ct.deletions, [
+        { kind: "ip", ip: "10.96.0.11", proto: "udp" },
+        { kind: "port", port: 30053, proto: "udp", family: "IPv4" },
+      ]);
+    } finally {
+      await p.stop();
+    }
   });
 
   it("refuses a loopback bind address outside tests", async () => {
