@@ -17,12 +17,18 @@ function toNumbers(rl: ResourceList | undefined): Resources {
  * A pod's effective requests: the sum over containers, or the largest init container's if larger (init
  * containers run one at a time before the others), per resource.
  */
+const requestsMemo = new WeakMap<Pod, Resources>();
+
 export function podRequests(pod: Pod): Resources {
+  // Pods are immutable snapshots from the informer cache: their requests can be computed once.
+  const memo = requestsMemo.get(pod);
+  if (memo) return memo;
   const sum: Resources = {};
   for (const c of pod.spec.containers ?? [])
     for (const [k, v] of Object.entries(toNumbers(c.resources?.requests))) sum[k] = (sum[k] ?? 0) + v;
   for (const c of pod.spec.initContainers ?? [])
     for (const [k, v] of Object.entries(toNumbers(c.resources?.requests))) sum[k] = Math.max(sum[k] ?? 0, v);
+  requestsMemo.set(pod, sum);
   return sum;
 }
 

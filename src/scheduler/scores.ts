@@ -35,14 +35,28 @@ function ownerUID(pod: Pod): string | undefined {
   return pod.metadata.ownerReferences?.find((r) => r.controller)?.uid;
 }
 
+// Per-decision memo: the node list of one decision is a fresh array, so it keys the counts of that decision.
+const spreadMemo = new WeakMap<readonly NodeInfo[], { uid: string; counts: Map<NodeInfo, number>; max: number }>();
+
 /** SelectorSpread: fewer pods of the same owner on a node is better. */
 export const ownerSpread: Score = (pod, info, all) => {
   const uid = ownerUID(pod);
   if (!uid) return 100;
-  const count = (i: NodeInfo) => i.pods.filter((p) => ownerUID(p) === uid).length;
-  const max = Math.max(0, ...all.map(count));
-  if (max === 0) return 100;
-  return (100 * (max - count(info))) / max;
+  let m = spreadMemo.get(all);
+  if (!m || m.uid !== uid) {
+    const counts = new Map<NodeInfo, number>();
+    let max = 0;
+    for (const i of all) {
+      let n = 0;
+      for (const p of i.pods) if (ownerUID(p) === uid) n++;
+      counts.set(i, n);
+      if (n > max) max = n;
+    }
+    m = { uid, counts, max };
+    spreadMemo.set(all, m);
+  }
+  if (m.max === 0) return 100;
+  return (100 * (m.max - (m.counts.get(info) ?? 0))) / m.max;
 };
 
 /** Preferred node affinity: sum of the weights of matching preferred terms, scaled to 0–100 over all nodes. */
