@@ -63,6 +63,44 @@ describe("kernel print-back equals the rendered payload", { skip: !isRoot && "ne
       const changed = spawnSync(bin, ["rules", "diff", "--live", file, "--netns", ns], { encoding: "utf8" });
       assert.equal(changed.status, 1, changed.stderr);
       assert.match(changed.stdout, /rule changed in chain nat KUBE-MARK-MASQ\n {2}- -A KUBE-MARK-MASQ -j RETURN/);
+      // --objects: compare with what `podwire proxy render` writes for the same objects now
+      const objects = join(dir, "objects.json");
+      writeFileSync(
+        objects,
+        JSON.stringify({ apiVersion: "v1", kind: "List", items: [...cluster.services, ...cluster.endpointSlices] }),
+      );
+      const renderArgs = [
+        "--node-name",
+        cluster.node.name,
+        "--node-ip",
+        cluster.node.ips[0]!,
+        "--cluster-cidr",
+        "10.244.0.0/16",
+      ];
+      const live = (...extra: string[]) =>
+        spawnSync(
+          bin,
+          [
+            "rules",
+            "diff",
+            "--live",
+            "--netns",
+            ns,
+            "--objects",
+            objects,
+            ...renderArgs.map((a) => `--render-arg=${a}`),
+            ...extra,
+          ],
+          {
+            encoding: "utf8",
+          },
+        );
+      const drift = live();
+      assert.equal(drift.status, 1, drift.stderr);
+      assert.match(drift.stdout, /KUBE-MARK-MASQ/);
+      await runIn(ns, "iptables", ["-t", "nat", "-D", "KUBE-MARK-MASQ", "-j", "RETURN"]);
+      const inSync = live();
+      assert.equal(inSync.status, 0, inSync.stdout + inSync.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
