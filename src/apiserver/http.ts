@@ -140,6 +140,22 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
   return Number(v);
 }
 
+/** Watch lines are shared across watchers of one event (objects are shared and never mutated after typing). */
+const encodedEvents = new WeakMap<object, Map<string, string>>();
+function encodedEvent(type: string, obj: object): string {
+  let m = encodedEvents.get(obj);
+  if (!m) {
+    m = new Map();
+    encodedEvents.set(obj, m);
+  }
+  let line = m.get(type);
+  if (line === undefined) {
+    line = `${JSON.stringify({ type, object: obj })}\n`;
+    m.set(type, line);
+  }
+  return line;
+}
+
 export class ApiHandler {
   constructor(readonly opts: HandlerOptions) {}
 
@@ -535,7 +551,7 @@ export class ApiHandler {
     const handle = await this.opts.registry.watch(r, route.namespace, query, {
       event: (type, obj) => {
         lastRV = Math.max(lastRV, Number(obj.metadata.resourceVersion));
-        write(`${JSON.stringify({ type, object: render(obj) })}\n`);
+        write(table ? `${JSON.stringify({ type, object: render(obj) })}\n` : encodedEvent(type, obj));
       },
       error: (err) => {
         write(`${JSON.stringify({ type: "ERROR", object: err.status })}\n`);

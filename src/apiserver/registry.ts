@@ -121,6 +121,18 @@ export class Registry {
     readonly allocator: ServiceAllocator,
   ) {}
 
+  /** One decoded object per stored event, shared by every watcher of it (read-only downstream). */
+  private decoded = new WeakMap<KeyValue, Obj>();
+
+  private decodeShared(kv: KeyValue): Obj {
+    let o = this.decoded.get(kv);
+    if (!o) {
+      o = this.decode(kv);
+      this.decoded.set(kv, o);
+    }
+    return o;
+  }
+
   decode(kv: KeyValue): Obj {
     const o = JSON.parse(kv.value) as Obj;
     o.metadata.resourceVersion = String(kv.modRevision);
@@ -700,8 +712,8 @@ export class Registry {
     }
     return this.store.watch(prefix, from, {
       onEvent: (ev) => {
-        const obj = this.decode(ev.kv);
-        const prev = ev.prevKv ? this.decode(ev.prevKv) : undefined;
+        const obj = this.decodeShared(ev.kv);
+        const prev = ev.prevKv ? this.decodeShared(ev.prevKv) : undefined;
         const now = this.matches(res, filter, obj);
         const before = prev ? this.matches(res, filter, prev) : false;
         if (ev.type === "delete") {
