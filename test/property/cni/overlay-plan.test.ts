@@ -33,7 +33,11 @@ const peerArb = fc
 const peersArb = fc.uniqueArray(peerArb, { selector: (p) => p.name, maxLength: 8 }).map((ps) => {
   // VTEP MACs are unique per node (as flannel's are).
   const seen = new Set<string>();
-  return ps.filter((p) => (seen.has(p.mac) ? false : (seen.add(p.mac), true)));
+  return ps.filter((p) => {
+    if (seen.has(p.mac)) return false;
+    seen.add(p.mac);
+    return true;
+  });
 });
 
 async function converge(k: FakeKernel, peers: Peer[], c: PlanContext): Promise<void> {
