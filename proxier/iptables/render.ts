@@ -147,13 +147,20 @@ export function computeProbability(n: number): string {
 }
 
 /** Accumulates lines like kube-proxy's LineBuffers, and per-chain rule lists on the side. */
+/** One write of a service port's rendering, recorded for replay: [table (0 filter, 1 nat), chain?, chain, line]. */
+type Op = [0 | 1, boolean, string, string];
+
 class TableWriter {
+  /** When set, every chain/rule write is also recorded here (per-service-port fragment cache). */
+  rec: Op[] | null = null;
+  constructor(private readonly id: 0 | 1) {}
   readonly chainLines: string[] = [];
   readonly ruleLines: string[] = [];
   readonly chains: string[] = [];
   readonly rules = new Map<string, string[]>();
   ruleCount = 0;
   chain(name: string): void {
+    this.rec?.push([this.id, true, name, ""]);
     this.chainLines.push(`:${name} - [0:0]`);
     this.chains.push(name);
     if (!this.rules.has(name)) this.rules.set(name, []);
@@ -161,6 +168,11 @@ class TableWriter {
   /** Writes `-A chain args…`. */
   rule(chain: string, ...args: string[]): void {
     const line = args.length ? `-A ${chain} ${args.join(" ")}` : `-A ${chain}`;
+    this.push(chain, line);
+  }
+  /** Appends a complete rule line to a chain. */
+  push(chain: string, line: string): void {
+    this.rec?.push([this.id, false, chain, line]);
     this.ruleLines.push(line);
     let list = this.rules.get(chain);
     if (!list) this.rules.set(chain, (list = []));
@@ -169,12 +181,7 @@ class TableWriter {
   }
   /** Writes `-A chain rest` from a preformatted argument string (the hot path: no temporary arrays). */
   line(chain: string, rest: string): void {
-    const line = `-A ${chain} ${rest}`;
-    this.ruleLines.push(line);
-    let list = this.rules.get(chain);
-    if (!list) this.rules.set(chain, (list = []));
-    list.push(line);
-    this.ruleCount++;
+    this.push(chain, `-A ${chain} ${rest}`);
   }
   raw(line: string): void {
     this.ruleLines.push(line);
@@ -205,8 +212,8 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   );
   const endpointsMap = endpointsFromSlices(input.endpointSlices, family, input.node.name);
 
-  const filter = new TableWriter();
-  const nat = new TableWriter();
+  const filter = new TableWriter(0);
+  const nat = new TableWriter(1);
   for (const c of [Chains.services, Chains.externalServices, Chains.forward, Chains.nodePorts, Chains.proxyFirewall])
     filter.chain(c);
   for (const c of [Chains.services, Chains.nodePorts, Chains.postrouting, Chains.markMasq]) nat.chain(c);
@@ -237,7 +244,45 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   let noLocalInternal = 0;
   let noLocalExternal = 0;
 
+  // Everything besides the service port and its endpoints that shapes a service port's rules.
+  const sig = [
+    family,
+    mark,
+    opts.masqueradeAll ? 1 : 0,
+    clusterCIDR?.text ?? "",
+    localhostNodePorts ? 1 : 0,
+    nfacct.localhostNodePortsAccepted ? 1 : 0,
+    nodeIP?.text ?? "",
+    largeClusterMode ? 1 : 0,
+  ].join("|");
+
   for (const sp of svcPorts) {
+    const hit = fragmentCache.get(sp);
+    const epsNow = endpointsMap.get(portKey(sp.name, sp.protocol)) ?? [];
+    if (hit && hit.sig === sig && sameRefs(hit.endpoints, epsNow)) {
+      const owned: string[] = [];
+      for (const [t, isChain, chain, line] of hit.ops) {
+        const w = t === 0 ? filter : nat;
+        if (isChain) {
+          w.chain(chain);
+          if (t === 1) {
+            activeNatChains.add(chain);
+            owned.push(chain);
+          }
+        } else w.push(chain, line);
+      }
+      noLocalInternal += hit.noLocalInternal;
+      noLocalExternal += hit.noLocalExternal;
+      if (owned.length) {
+        const list = serviceChains.get(sp.serviceKey);
+        if (list) list.push(...owned);
+        else serviceChains.set(sp.serviceKey, owned);
+      }
+      continue;
+    }
+    const ops: Op[] = [];
+    filter.rec = nat.rec = ops;
+    const noLocalBefore = [noLocalInternal, noLocalExternal] as const;
     const p = sp.protocol;
     const S = sp.name;
     const port = String(sp.port);
@@ -497,6 +542,14 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
       if (list) list.push(...owned);
       else serviceChains.set(sp.serviceKey, owned);
     }
+    filter.rec = nat.rec = null;
+    fragmentCache.set(sp, {
+      sig,
+      endpoints: epsNow,
+      ops,
+      noLocalInternal: noLocalInternal - noLocalBefore[0],
+      noLocalExternal: noLocalExternal - noLocalBefore[1],
+    });
   }
 
   // Stale chain deletion.
@@ -549,17 +602,20 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     ...["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
   );
 
-  const payload =
-    "*filter\n" +
-    joinLines(filter.chainLines) +
-    joinLines(filter.ruleLines) +
-    "COMMIT\n*nat\n" +
-    joinLines(nat.chainLines) +
-    joinLines(nat.ruleLines) +
-    "COMMIT\n";
-
+  // Built on first use: a partial sync never needs the whole text.
+  let payload: string | undefined;
   return {
-    payload,
+    get payload() {
+      payload ??=
+        "*filter\n" +
+        joinLines(filter.chainLines) +
+        joinLines(filter.ruleLines) +
+        "COMMIT\n*nat\n" +
+        joinLines(nat.chainLines) +
+        joinLines(nat.ruleLines) +
+        "COMMIT\n";
+      return payload;
+    },
     filter: { chains: filter.chains, rules: filter.rules },
     nat: { chains: nat.chains, rules: nat.rules },
     staleChains,
@@ -579,6 +635,22 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     },
     masqueradeMark: mark,
   };
+}
+
+/**
+ * Per service port (memoised per Service object, see model.ts): the writes its rendering made, replayed when
+ * neither the port, its endpoints (memoised per EndpointSlice object) nor the global options changed. Keeps a
+ * partial sync's render proportional to what changed plus one pass of string pushes.
+ */
+const fragmentCache = new WeakMap<
+  ServicePortInfo,
+  { sig: string; endpoints: EndpointInfo[]; ops: Op[]; noLocalInternal: number; noLocalExternal: number }
+>();
+
+function sameRefs<T>(a: T[], b: T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function joinLines(lines: string[]): string {
