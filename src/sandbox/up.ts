@@ -20,7 +20,7 @@ import { TokenFile } from "../apiserver/auth.js";
 import { writeKubeconfig } from "../apiserver/kubeconfig.js";
 import { run } from "../netlinux/exec.js";
 import { addPodRoutes, createNode, createUnderlay, nodeIP, nodePodCIDR } from "./network.js";
-import { startDetached } from "./processes.js";
+import { alive, startDetached } from "./processes.js";
 import { Progress } from "./progress.js";
 import { type SandboxNode, type SandboxState, readState, sandboxDir, validName, writeState } from "./state.js";
 
@@ -223,6 +223,8 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
   mkdirSync(join(dir, "logs"), { recursive: true });
   writeState(state);
   const p = new Progress(7);
+  const agentArgs = new Map<string, string[]>();
+  const restarts = new Map<string, number>();
   const bin = podwireBin();
   const node = process.execPath;
 
@@ -351,6 +353,7 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         join(n.dir, "subnet.env"),
       ];
       if (o.backend === "host-gw") args.push("--no-overlay");
+      agentArgs.set(n.name, args);
       const pid = startDetached(n.ns, node, args, join(dir, "logs", `${n.name}-agent.log`));
       state.processes.push({ role: `agent:${n.name}`, pid, mark: "agent" });
       writeState(state);
@@ -365,6 +368,18 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         "all nodes Ready",
         deadline,
         async () => {
+          // An agent that died while starting (e.g. a half-written build) is started again, at most 3 times.
+          for (const rec of state.processes.filter((x) => x.role.startsWith("agent:") && !alive(x))) {
+            const nodeName = rec.role.slice("agent:".length);
+            const n = nodes.find((x) => x.name === nodeName);
+            const args = agentArgs.get(nodeName);
+            const tries = (restarts.get(nodeName) ?? 0) + 1;
+            if (!n || !args || tries > 3) continue;
+            restarts.set(nodeName, tries);
+            rec.pid = startDetached(n.ns, node, args, join(dir, "logs", `${n.name}-agent.log`));
+            writeState(state);
+            note(`restarted ${rec.role} (pid ${rec.pid})`);
+          }
           const r = await client.list("Node");
           if (!r.ok) throw r.error;
           const ready = r.value.items.filter((n: Node) =>
