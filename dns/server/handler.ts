@@ -38,6 +38,8 @@ export interface HandlerOptions {
   zone: ZoneOptions;
   /** Upstream resolution; absent = no forwarding (out-of-zone names are REFUSED). */
   forwarder?: Resolver;
+  /** Stub domains: names under `suffix` (lower case, no trailing dot) go to their own resolver (longest wins). */
+  stubs?: readonly { suffix: string; resolver: Resolver }[];
   cache?: AnswerCache;
   /** May this client use the forward chain? */
   allowRecursion(address: string): boolean;
@@ -111,7 +113,7 @@ export class DnsHandler {
     return {
       rcode: RCode[res.rcode],
       aa: res.rcode !== "SERVFAIL" && res.rcode !== "REFUSED",
-      ra: this.opts.forwarder !== undefined,
+      ra: this.opts.forwarder !== undefined || (this.opts.stubs?.length ?? 0) > 0,
       answers: w(res.answers),
       authority: w(res.authority),
       additional: w(res.additional),
@@ -136,8 +138,8 @@ export class DnsHandler {
     started: number,
     partial: ZoneAnswer | undefined,
   ): Promise<Buffer | undefined> {
-    const fwd = this.opts.forwarder;
-    const allowed = fwd !== undefined && this.opts.allowRecursion(client.address);
+    const target = partial?.chase ?? q.labels.join(".");
+    const allowed = this.resolverFor(target) !== undefined && this.opts.allowRecursion(client.address);
     if (partial) {
       // ExternalName: the CNAME is ours; its target's records come from upstream when the client may recurse.
       const base = this.zoneReply(partial);
@@ -180,9 +182,21 @@ export class DnsHandler {
     }
     if (cached) return cached;
     if (this.opts.metrics) this.opts.metrics.forwardRequests++;
-    const r = await (this.opts.forwarder as Resolver).resolve(q);
+    const resolver = this.resolverFor(q.labels.join("."));
+    if (!resolver) throw new Error("no resolver");
+    const r = await resolver.resolve(q);
     cache?.put(cacheKey, r);
     return r;
+  }
+
+  /** The stub domain resolver with the longest suffix matching `name`, else the default forwarder. */
+  private resolverFor(name: string): Resolver | undefined {
+    let best: { suffix: string; resolver: Resolver } | undefined;
+    for (const s of this.opts.stubs ?? []) {
+      const matches = name === s.suffix || name.endsWith(`.${s.suffix}`);
+      if (matches && (!best || s.suffix.length > best.suffix.length)) best = s;
+    }
+    return best?.resolver ?? this.opts.forwarder;
   }
 
   private remember(key: string, reply: Buffer): void {

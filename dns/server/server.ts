@@ -20,6 +20,8 @@ export interface DnsServerConfig {
   ttl: number;
   pods: PodsMode;
   upstreams: Upstream[];
+  /** Stub domains: suffix → its upstreams. */
+  stubDomains?: { suffix: string; upstreams: Upstream[] }[];
   /** CIDRs allowed to recurse (use the forward chain). */
   allow: string[];
   metricsBind?: ListenAddress | undefined;
@@ -42,7 +44,11 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
   const zone: ZoneOptions = { zone: cfg.zone.toLowerCase().replace(/\.$/, ""), ttl: cfg.ttl, pods: cfg.pods };
   const metrics = new DnsMetrics(`dns://${cfg.listen.host}:${cfg.listen.port}`);
   const forwarder = cfg.upstreams.length ? new Forwarder(cfg.upstreams) : undefined;
-  const cache = forwarder ? new AnswerCache() : undefined;
+  const stubs = (cfg.stubDomains ?? []).map((d) => ({
+    suffix: d.suffix.toLowerCase().replace(/\.$/, ""),
+    resolver: new Forwarder(d.upstreams),
+  }));
+  const cache = forwarder || stubs.length ? new AnswerCache() : undefined;
   metrics.cacheEntries = () => cache?.size ?? 0;
   const acl = new CidrSet(cfg.allow);
   const handler = new DnsHandler({
@@ -50,6 +56,7 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
     metrics,
     allowRecursion: (a) => acl.contains(a),
     ...(forwarder ? { forwarder } : {}),
+    ...(stubs.length ? { stubs } : {}),
     ...(cache ? { cache } : {}),
   });
 
@@ -111,6 +118,7 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
       if (pending) clearImmediate(pending);
       await transport.close();
       forwarder?.close();
+      for (const st of stubs) st.resolver.close();
       if (metricsServer) {
         metricsServer.closeAllConnections();
         await new Promise<void>((r) => metricsServer?.close(() => r()));

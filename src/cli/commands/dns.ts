@@ -17,6 +17,7 @@ interface DnsFlags {
   zone: string;
   ttl: number;
   upstream?: string[];
+  stubDomain?: string[];
   pods: string;
   allow?: string[];
   metricsBindAddress?: string;
@@ -43,6 +44,11 @@ function addDnsFlags(cmd: Command, listenDefault: string): Command {
     .option(
       "--upstream <ip:port>",
       "forward other names here (repeatable; default: nameservers of /etc/resolv.conf; 'none' disables)",
+      collect,
+    )
+    .option(
+      "--stub-domain <suffix=ip[:port],…>",
+      "forward names under suffix to these servers instead (repeatable; like kube-dns stubDomains)",
       collect,
     )
     .option("--pods <mode>", "pod records a-b-c-d.ns.pod.zone: disabled|insecure|verified", "insecure")
@@ -79,6 +85,11 @@ async function run(flags: DnsFlags): Promise<void> {
   if (flags.upstream?.includes("none")) upstreams = [];
   else if (flags.upstream?.length) upstreams = flags.upstream.map(upstreamArg);
   else upstreams = upstreamsFromResolvConf();
+  const stubDomains = (flags.stubDomain ?? []).map((spec) => {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m?.[1] || !m[2]) throw new UsageError(`--stub-domain: expected SUFFIX=IP[:PORT][,IP…], got ${spec}`);
+    return { suffix: m[1].replace(/\.$/, "").toLowerCase(), upstreams: m[2].split(",").map(upstreamArg) };
+  });
   const workerIndex = cluster.isWorker ? Number(process.env.PODWIRE_DNS_WORKER ?? 0) : 0;
   const metricsBind =
     flags.metricsBindAddress && workerIndex === 0
@@ -101,6 +112,7 @@ async function run(flags: DnsFlags): Promise<void> {
     ttl: flags.ttl,
     pods: flags.pods as PodsMode,
     upstreams,
+    stubDomains,
     allow,
     metricsBind,
     source,

@@ -262,4 +262,32 @@ describe("DNS handler: forward chain", () => {
     assert.equal(asked, "9.9.9.9.in-addr.arpa");
     assert.equal(d.rcode, 3);
   });
+
+  it("stub domains take names under their suffix (longest suffix wins); others use the default forwarder", async () => {
+    const asked: string[] = [];
+    const via = (tag: string): Resolver => ({
+      resolve: async (q) => {
+        asked.push(`${tag}:${q.labels.join(".")}`);
+        return upstreamReply(q, 0, 60);
+      },
+    });
+    const h = handler({
+      forwarder: via("default"),
+      stubs: [
+        { suffix: "corp.example", resolver: via("corp") },
+        { suffix: "eu.corp.example", resolver: via("eu") },
+      ],
+    });
+    for (const n of ["a.corp.example", "b.eu.corp.example", "corp.example", "www.example.com"])
+      await askAsync(h, encodeQuery(n, RRType.A));
+    assert.deepEqual(asked, [
+      "corp:a.corp.example",
+      "eu:b.eu.corp.example",
+      "corp:corp.example",
+      "default:www.example.com",
+    ]);
+    const onlyStub = handler({ stubs: [{ suffix: "corp.example", resolver: via("corp") }] });
+    assert.equal(decode((await askAsync(onlyStub, encodeQuery("x.corp.example", RRType.A))) as Buffer).rcode, 0);
+    assert.equal(decode((await askAsync(onlyStub, encodeQuery("www.example.com", RRType.A))) as Buffer).rcode, 5);
+  });
 });
