@@ -386,6 +386,9 @@ export class ApiHandler {
     };
     await this.authorizeRequest(user, verb, route, body);
     if (r.virtual && !(verb === "get" || verb === "list")) throw errors.methodNotAllowed();
+    // As kube-apiserver does; kubectl prints it.
+    if (r.plural === "componentstatuses")
+      res.setHeader("Warning", '299 - "v1 ComponentStatus is deprecated in v1.19+"');
     const dryRun = q.getAll("dryRun").includes("All");
     const accept = req.headers.accept;
 

@@ -68,6 +68,9 @@ export class SqliteStore implements Store {
     // only an OS crash may lose the last commits (the same trade-off kine makes).
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 30000");
+    // Lists walk the whole key range: keep it in memory (64 MiB page cache, the file memory-mapped).
+    this.db.pragma("cache_size = -65536");
+    this.db.pragma("mmap_size = 268435456");
     this.db.exec(schema);
     this.stmts = {
       latest: this.db.prepare<[string], Row>("SELECT * FROM kine WHERE name = ? ORDER BY id DESC LIMIT 1"),
