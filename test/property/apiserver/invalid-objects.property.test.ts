@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: the test builds and corrupts schemaless JSON
 /**
  * Random invalid objects thrown at the apiserver: known-invalid fields get 422 Invalid naming the field;
  * arbitrary garbage (wrong types, nulls, huge values) gets a 4xx, never a 5xx, and the server stays healthy.
