@@ -76,6 +76,7 @@ async function waitFor<T>(
  * The CNI network config of one node: podwire-cni on bridge cni0 with host-local IPAM over the node's pod CIDR
  * (the same CIDR the kubelet's --pod-cidr puts on the Node, which the overlay leases). vxlan also names the
  * overlay's subnet.env, so ADD waits ("try again later") until the overlay is up, and uses the VXLAN MTU.
+ * No portmap: the kubelet does not pass hostPort mappings, and each plugin exec costs pod start time.
  */
 export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): object {
   const ipam = {
@@ -98,7 +99,6 @@ export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): obj
         ipMasq: false,
         ipam,
       },
-      { type: "portmap", capabilities: { portMappings: true } },
     ],
   };
 }
