@@ -338,7 +338,9 @@ class Tracer {
         let port = st.dport;
         if (tg.name === "DNAT") {
           const to = opt("to-destination") ?? "";
-          const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(to) ?? /^([^:]+)(?::(\d+))?$/.exec(to) ?? [to, to, undefined];
+          // ip[-ip][:port[-port]] or [ip6]:port; a range is represented by its first address/port
+          const m = /^\[([^\]]+)\](?::(\d+)(?:-\d+)?)?$/.exec(to) ??
+            /^([^:]+)(?::(\d+)(?:-\d+)?)?$/.exec(to) ?? [to, to, undefined];
           ip = (m[1] ?? to).split("-")[0]!;
           if (m[2]) port = Number(m[2]);
         } else {

@@ -224,6 +224,12 @@ COMMIT
 `);
     const r = tracePacket(d, { src: "10.244.0.5", dst: "10.96.0.1", dport: 80 });
     assert.deepEqual(r.targets, ["[fd00::1]:80", "10.244.1.1:80", "10.244.1.2:80"]);
+    const ranged = parseRules(
+      "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -j DNAT --to-destination 10.0.0.1-10.0.0.9:5000-5010\nCOMMIT\n",
+    );
+    assert.deepEqual(tracePacket(ranged, { src: "1.1.1.1", dst: "2.2.2.2", dport: 53, proto: "udp" }).targets, [
+      "10.0.0.1:5000",
+    ]);
     assert.equal(r.outcomes.length, 3);
   });
 });
