@@ -7,6 +7,14 @@ import pino from "pino";
 import { loadObjectsFiles } from "../../objects/load.js";
 import { startIptablesDaemon } from "../../../proxier/iptables/daemon.js";
 import { ProxyFlagError, type ProxyRuleFlags, renderFromObjects } from "../../../proxier/iptables/offline.js";
+import {
+  UserspaceFlagError,
+  type UserspaceFlags,
+  renderUserspaceFromObjects,
+  runUserspace as runUserspaceMode,
+  validateUserspaceFlags,
+} from "../../../proxier/userspace/cli.js";
+import { cleanupUserspaceRules, execRunner } from "../../../proxier/userspace/index.js";
 import { UsageError } from "../errors.js";
 import { boolArg, collect, collectCsv, intArg } from "../program.js";
 
@@ -23,6 +31,11 @@ export interface ProxyCliFlags {
   localhostNodeports: boolean;
   nodeportAddresses?: string[];
   ipFamily?: "ipv4" | "ipv6";
+  // userspace mode
+  bindAddress?: string;
+  proxyPortRange?: string;
+  udpTimeout: number;
+  proxyWorkers: number;
   // daemon only
   metricsBindAddress: string;
   healthzBindAddress: string;
@@ -57,7 +70,9 @@ function addRuleFlags(cmd: Command): Command {
     .option("--masquerade-all", "SNAT all traffic to ClusterIPs")
     .option("--localhost-nodeports <bool>", "accept NodePort traffic on 127.0.0.1 (true|false)", boolArg, true)
     .option("--nodeport-addresses <cidr,...>", "node addresses NodePorts listen on (default: all)", collectCsv)
-    .addOption(new Option("--ip-family <family>", "IP family of this proxier").choices(["ipv4", "ipv6"]));
+    .addOption(new Option("--ip-family <family>", "IP family of this proxier").choices(["ipv4", "ipv6"]))
+    .option("--bind-address <ip>", "userspace mode: address the proxy sockets listen on (default 0.0.0.0)")
+    .option("--proxy-port-range <range>", "userspace mode: local proxy ports, A-B or A+N (default: kernel-chosen)");
 }
 
 function seconds(v: string): number {
@@ -72,7 +87,7 @@ function asUsage<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof ProxyFlagError) throw new UsageError(e.message);
+    if (e instanceof ProxyFlagError || e instanceof UserspaceFlagError) throw new UsageError(e.message);
     throw e;
   }
 }
@@ -83,12 +98,33 @@ async function renderIptables(f: ProxyCliFlags): Promise<void> {
   process.stdout.write(r.payload);
 }
 
-async function renderUserspace(_f: ProxyCliFlags): Promise<void> {
-  throw new UsageError("proxy render --proxy-mode userspace is not available yet");
+function userspaceFlags(f: ProxyCliFlags): UserspaceFlags {
+  return {
+    objects: f.objects,
+    kubeconfig: f.kubeconfig,
+    nodeName: f.nodeName,
+    nodeIPs: f.nodeIp,
+    bindAddress: f.bindAddress,
+    proxyPortRange: f.proxyPortRange,
+    udpTimeoutMs: f.udpTimeout,
+    workers: f.proxyWorkers,
+    metricsBindAddress: f.metricsBindAddress,
+    netns: f.netns,
+    iptablesBackend: f.iptablesBackend,
+  };
+}
+
+async function renderUserspace(f: ProxyCliFlags): Promise<void> {
+  const objects = loadObjectsFiles(f.objects ?? []);
+  process.stdout.write(asUsage(() => renderUserspaceFromObjects(objects, userspaceFlags(f))));
 }
 
 async function runIptables(f: ProxyCliFlags): Promise<void> {
   const log = pino({ base: { component: "proxy", mode: "iptables" } }, pino.destination(2));
+  // Mode switch: remove the userspace mode's portals first (a no-op when there are none).
+  await execRunner(f.netns ?? null, f.iptablesBackend === "auto" ? undefined : f.iptablesBackend)
+    .then(cleanupUserspaceRules)
+    .catch((e) => log.warn({ err: String(e) }, "could not remove userspace-mode rules"));
   const daemon = await asUsage(() =>
     startIptablesDaemon({
       ...ruleFlags(f),
@@ -114,8 +150,11 @@ async function runIptables(f: ProxyCliFlags): Promise<void> {
   await daemon.stop();
 }
 
-async function runUserspace(_f: ProxyCliFlags): Promise<void> {
-  throw new UsageError("--proxy-mode userspace is not wired into this command yet");
+async function runUserspace(f: ProxyCliFlags): Promise<void> {
+  const flags = userspaceFlags(f);
+  asUsage(() => validateUserspaceFlags(flags));
+  const log = pino({ base: { component: "proxy", mode: "userspace" } }, pino.destination(2));
+  await runUserspaceMode(flags, { info: (m, o) => log.info(o ?? {}, m), warn: (m, o) => log.warn(o ?? {}, m) });
 }
 
 /** The mode branch: one entry per mode, for the daemon and for offline rendering. */
@@ -141,6 +180,8 @@ export function registerProxy(program: Command): void {
         .choices(["auto", "legacy", "nft"])
         .default("auto"),
     )
+    .option("--udp-timeout <duration>", "userspace mode: idle timeout of UDP client entries", seconds, 250)
+    .option("--proxy-workers <n>", "userspace mode: extra TCP worker processes", intArg(0, 64), 0)
     .option("--netns <name>", "apply rules inside this network namespace (testing, sandbox nodes)")
     .action(async (f: ProxyCliFlags) => {
       if (f.objects?.length && f.kubeconfig) throw new UsageError("use either --objects or --kubeconfig, not both");
