@@ -158,9 +158,19 @@ export class DnsMetrics {
     return out;
   }
 
-  /** Serves /metrics on host:port; resolves once listening. */
-  async serve(host: string, port: number): Promise<http.Server> {
+  /** Serves /metrics, /health and /ready on host:port; resolves once listening. */
+  async serve(host: string, port: number, ready: () => boolean = () => true): Promise<http.Server> {
     const srv = http.createServer((req, res) => {
+      // CoreDNS `health` and `ready` plugins: alive while serving; ready once the watched objects synced.
+      if (req.url === "/health") {
+        res.writeHead(200).end("OK");
+        return;
+      }
+      if (req.url === "/ready") {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503).end(ok ? "OK" : "not synced");
+        return;
+      }
       if (req.url !== "/metrics") {
         res.writeHead(404).end();
         return;

@@ -102,7 +102,7 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
   let metricsServer: http.Server | undefined;
   let metricsAddress: ListenAddress | undefined;
   if (cfg.metricsBind) {
-    metricsServer = await metrics.serve(cfg.metricsBind.host, cfg.metricsBind.port);
+    metricsServer = await metrics.serve(cfg.metricsBind.host, cfg.metricsBind.port, () => handler.synced);
     const a = metricsServer.address();
     if (a && typeof a === "object") metricsAddress = { host: cfg.metricsBind.host, port: a.port };
   }

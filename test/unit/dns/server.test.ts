@@ -41,9 +41,14 @@ describe("podwire dns against an apiserver (FakeClient + ApiSource informers)", 
       upstreams: [],
       allow: [],
       source,
+      metricsBind: { host: "127.0.0.1", port: 0 },
     });
     try {
       await dns.synced;
+      const m = dns.metricsAddress;
+      assert.ok(m);
+      assert.equal((await fetch(`http://127.0.0.1:${m.port}/ready`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${m.port}/health`)).status, 200);
       const port = dns.address.port;
       assert.equal((await query(port, "web.default.svc.cluster.local", RRType.A)).answers[0]?.address, "10.96.0.20");
       await client.create(service("default", "api", { clusterIP: "10.96.0.21", ports: [{ port: 8080 }] }));
