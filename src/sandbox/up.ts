@@ -3,7 +3,7 @@
  *   underlay ns (<name>-ul, bridge br0) ── node namespaces <name>-node1..N (eth0 198.18.0.i/15, pod CIDR 10.244.i.0/24)
  *   node1: `podwire server` (apiserver + controllers + scheduler) on 198.18.0.1:6443
  *   every node: `podwire agent` (kubelet + proxier [+ overlay]) with its own node kubeconfig, CNI config, state dirs
- *   cluster DNS: a kube-system Deployment running `podwire dns` (hostNetwork) behind Service kube-dns = 10.96.0.10
+ *   cluster DNS: a kube-system Deployment running `podwire dns` (in a pod netns on node1) behind Service kube-dns = 10.96.0.10
  *   host: a socat forwarder 127.0.0.1:PORT → node1's apiserver (the only thing added to the initial namespace)
  * Everything it makes is recorded in /var/lib/podwire/sandbox/<name>/state.json before it is made.
  */
@@ -138,7 +138,9 @@ function dnsObjects(kubeconfig: string): [Service, Deployment] {
       template: {
         metadata: { labels },
         spec: {
-          hostNetwork: true,
+          // A pod network namespace, not hostNetwork: a UDP server bound to 0.0.0.0 on a node with several
+          // addresses (eth0, cni0, flannel.1) answers from whichever address routes back to the client, which a
+          // resolver rejects; a pod has one address.
           dnsPolicy: "Default",
           // Bound directly (as a DaemonSet's pods are): cluster DNS must not wait for the scheduler.
           nodeName: "node1",
