@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { collectCsv } from "../program.js";
 
 interface ServerFlags {
-  dataDir: string;
+  dataDir?: string;
   listen: string;
   storage: string;
   etcdEndpoints: string[];
@@ -53,7 +53,8 @@ export function registerServer(program: Command): void {
   const cmd = program
     .command("server")
     .description("bundled control plane: apiserver (HTTPS, sqlite or etcd storage), controllers, scheduler")
-    .requiredOption("--data-dir <dir>", "state, PKI, tokens and admin.kubeconfig live here")
+    // Not commander-required: that would also demand it before the `kubeconfig` subcommand.
+    .option("--data-dir <dir>", "state, PKI, tokens and admin.kubeconfig live here (required)")
     .option("--listen <host:port>", "HTTPS listen address", "127.0.0.1:6443")
     .option("--storage <backend>", "sqlite | etcd", "sqlite")
     .option("--etcd-endpoints <urls>", "etcd client URLs (comma-separated, repeatable)", collectCsv, [])
@@ -69,6 +70,7 @@ export function registerServer(program: Command): void {
       [],
     )
     .action(async (flags: ServerFlags) => {
+      if (!flags.dataDir) throw new UsageError("--data-dir is required");
       if (flags.storage !== "sqlite" && flags.storage !== "etcd")
         throw new UsageError(`invalid --storage ${flags.storage} (sqlite|etcd)`);
       if (flags.storage === "etcd" && flags.etcdEndpoints.length === 0)

@@ -120,6 +120,47 @@ describe("apiservers sharing etcd", () => {
     }
   });
 
+  it("`podwire server kubeconfig --node` mints node credentials the running server accepts", async () => {
+    const srv = servers[1] as ServerProcess;
+    const out = join(srv.dir, "n7.kubeconfig");
+    const r = spawnSync(
+      process.execPath,
+      [podwireBin, "server", "kubeconfig", "--data-dir", join(srv.dir, "data"), "--node", "n7", "--out", out],
+      {
+        encoding: "utf8",
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const token = tokenOf(out);
+    const ca = readFileSync(join(srv.dir, "data", "pki", "ca.crt"), "utf8");
+    const post = (name: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ metadata: { name } });
+        const q = request(
+          {
+            host: "127.0.0.1",
+            port: srv.port,
+            method: "POST",
+            path: "/api/v1/nodes",
+            ca,
+            headers: {
+              Authorization: `Bearer ${token}`,
+              "Content-Type": "application/json",
+              "Content-Length": String(Buffer.byteLength(body)),
+            },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        q.on("error", reject);
+        q.end(body);
+      });
+    assert.equal(await post("n7"), 201);
+    assert.equal(await post("n8"), 403);
+  });
+
   it("usage errors exit 2; SIGTERM with open watches exits 0 within 10 s", async () => {
     const bad = spawnSync(process.execPath, [podwireBin, "server", "--data-dir", "/tmp/x", "--storage", "nope"], {
       encoding: "utf8",
