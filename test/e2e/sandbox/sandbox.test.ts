@@ -182,6 +182,26 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
     k.run("delete", "pod", "envpod", "--wait=false");
   });
 
+  it("kubectl logs and kubectl exec (stdin, exit code) reach the pod through the apiserver and its kubelet", () => {
+    const p = web[0] as Pod;
+    assert.match(
+      k.run("logs", p.metadata.name ?? ""),
+      /netexec: HTTP on 8080/,
+      "kubectl logs shows the container's output",
+    );
+    assert.equal(
+      k.run("exec", p.metadata.name ?? "", "--", "hostname").trim(),
+      p.metadata.name,
+      "kubectl exec runs in the pod's UTS namespace",
+    );
+    const r = sh("sh", ["-c", `echo ping | kubectl exec -i ${p.metadata.name} -- sh -c 'cat; exit 3'`], {
+      ...process.env,
+      KUBECONFIG: state.kubeconfig,
+    });
+    assert.equal(r.out, "ping\n", "kubectl exec -i passes stdin through");
+    assert.equal(r.code, 3, "kubectl exec returns the command's exit code");
+  });
+
   it("NodePort answers on every node's underlay address from outside", async () => {
     k.run("patch", "svc", "web", "-p", '{"spec":{"type":"NodePort"}}');
     const nodePort = svc("web").spec.ports?.[0]?.nodePort;
