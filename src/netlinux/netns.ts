@@ -79,7 +79,13 @@ export async function sysctl(ns: NetnsRef, key: string, value: string): Promise<
  */
 export type NsKind = "net" | "uts" | "mount" | "ipc";
 
-function wrapProcess(pid: number, kinds: readonly NsKind[], file: string, args: string[], wd?: string): [string, string[]] {
+function wrapProcess(
+  pid: number,
+  kinds: readonly NsKind[],
+  file: string,
+  args: string[],
+  wd?: string,
+): [string, string[]] {
   const flags = kinds.map((k) => `--${k}`);
   return ["nsenter", [`--target=${pid}`, ...flags, ...(wd ? [`--wd=${wd}`] : []), "--", file, ...args]];
 }
