@@ -21,7 +21,6 @@ after(async () => {
   await srv?.cleanup();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON replies
 function call(
   agent: Agent,
   ca: string,
@@ -29,6 +28,7 @@ function call(
   method: string,
   path: string,
   body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: JSON replies of many shapes
 ): Promise<{ status: number; json: any }> {
   return new Promise((resolve) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
