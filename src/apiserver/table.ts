@@ -184,6 +184,35 @@ interface Printer {
   cells(o: Any, now: number): unknown[];
 }
 
+/** ReplicaSets and ReplicationControllers print the same columns; only the selector's form differs. */
+function replicaPrinter(selector: (r: Any) => string): Printer {
+  return {
+    columns: [
+      nameCol,
+      col("Desired", "integer"),
+      col("Current", "integer"),
+      col("Ready", "integer"),
+      ageCol,
+      col("Containers", "string", 1),
+      col("Images", "string", 1),
+      col("Selector", "string", 1),
+    ],
+    cells: (r, now) => {
+      const c = containersOf(r.spec?.template);
+      return [
+        r.metadata.name,
+        r.spec?.replicas ?? 1,
+        r.status?.replicas ?? 0,
+        r.status?.readyReplicas ?? 0,
+        age(r.metadata.creationTimestamp, now),
+        c.names,
+        c.images,
+        selector(r),
+      ];
+    },
+  };
+}
+
 const printers: Record<string, Printer> = {
   Pod: {
     columns: [
@@ -316,56 +345,8 @@ const printers: Record<string, Printer> = {
       ];
     },
   },
-  ReplicaSet: {
-    columns: [
-      nameCol,
-      col("Desired", "integer"),
-      col("Current", "integer"),
-      col("Ready", "integer"),
-      ageCol,
-      col("Containers", "string", 1),
-      col("Images", "string", 1),
-      col("Selector", "string", 1),
-    ],
-    cells: (r, now) => {
-      const c = containersOf(r.spec?.template);
-      return [
-        r.metadata.name,
-        r.spec?.replicas ?? 1,
-        r.status?.replicas ?? 0,
-        r.status?.readyReplicas ?? 0,
-        age(r.metadata.creationTimestamp, now),
-        c.names,
-        c.images,
-        labelSelectorString(r.spec?.selector),
-      ];
-    },
-  },
-  ReplicationController: {
-    columns: [
-      nameCol,
-      col("Desired", "integer"),
-      col("Current", "integer"),
-      col("Ready", "integer"),
-      ageCol,
-      col("Containers", "string", 1),
-      col("Images", "string", 1),
-      col("Selector", "string", 1),
-    ],
-    cells: (r, now) => {
-      const c = containersOf(r.spec?.template);
-      return [
-        r.metadata.name,
-        r.spec?.replicas ?? 1,
-        r.status?.replicas ?? 0,
-        r.status?.readyReplicas ?? 0,
-        age(r.metadata.creationTimestamp, now),
-        c.names,
-        c.images,
-        selectorString(r.spec?.selector),
-      ];
-    },
-  },
+  ReplicaSet: replicaPrinter((r) => labelSelectorString(r.spec?.selector)),
+  ReplicationController: replicaPrinter((r) => selectorString(r.spec?.selector)),
   ComponentStatus: {
     columns: [nameCol, col("Status"), col("Message"), col("Error")],
     cells: (c) => {
