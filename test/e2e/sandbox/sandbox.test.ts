@@ -239,8 +239,17 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
   });
 
   it("externalTrafficPolicy: Local keeps the client's source IP", async () => {
-    k.run("expose", "deployment", "web", "--name=web-local", "--type=NodePort", "--port=80", "--target-port=8080");
-    k.run("patch", "svc", "web-local", "-p", '{"spec":{"externalTrafficPolicy":"Local"}}');
+    // Created with Local from the start: a create-then-patch would race the proxier, which may
+    // program the Cluster-policy rules (masquerading) first and answer before the patch lands.
+    k.apply(`apiVersion: v1
+kind: Service
+metadata: {name: web-local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`);
     const nodePort = svc("web-local").spec.ports?.[0]?.nodePort;
     const target = state.nodes.find((n) => web.some((p) => p.spec.nodeName === n.name));
     assert.ok(target && nodePort, "a node with a local web pod and a nodePort");
