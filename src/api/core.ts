@@ -73,6 +73,12 @@ export interface EnvVar {
   };
 }
 
+export interface EnvFromSource {
+  prefix?: string;
+  configMapRef?: { name: string; optional?: boolean };
+  secretRef?: { name: string; optional?: boolean };
+}
+
 export interface ContainerPort {
   name?: string;
   containerPort: number;
@@ -114,6 +120,7 @@ export interface Container {
   workingDir?: string;
   ports?: ContainerPort[];
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   resources?: ResourceRequirements;
   livenessProbe?: Probe;
   readinessProbe?: Probe;
