@@ -2,7 +2,8 @@
  * The kubelet's pod network through the CNI runtime (cni/runtime): the conflist is (re)read from `--cni-conf-dir`
  * on every ADD (the overlay agent may write it after the kubelet starts), plugins run from `--cni-bin-dir` with
  * prevResult chaining, results are cached (so DEL works from the cache), DEL runs the chain in reverse, and GC at
- * start releases attachments of pods that no longer exist.
+ * start releases attachments of pods that no longer exist. hostPorts go to the chain as the `portMappings`
+ * capability (runtimeConfig of plugins that declare it: the portmap plugin DNATs node:hostPort → pod).
  */
 import { type Attachment, CniRuntime, loadConfListFromDir, type NetworkConfigList } from "../../cni/runtime/index.js";
 import type { PodNetwork, PodNetworkRef, PodNetworkResult } from "./network.js";
@@ -11,10 +12,16 @@ export interface CniNetworkOptions {
   confDir: string;
   binDirs: string[];
   cacheDir: string;
+  /** argv prefix for every plugin exec (tests: nsenter into a node namespace); see cni/runtime. */
+  wrap?: string[];
 }
 
-function attachment(p: PodNetworkRef): Attachment {
-  return {
+/**
+ * The CNI attachment of a pod: CNI_ARGS as the kubelet/CRI set them, and hostPorts as the `portMappings`
+ * capability (only plugins declaring `capabilities: {portMappings: true}`, i.e. portmap, receive them).
+ */
+export function attachment(p: PodNetworkRef): Attachment {
+  const a: Attachment = {
     containerId: p.uid,
     netns: p.netnsPath,
     ifname: p.ifname,
@@ -26,6 +33,8 @@ function attachment(p: PodNetworkRef): Attachment {
       K8S_POD_UID: p.uid,
     },
   };
+  if (p.portMappings?.length) a.capabilityArgs = { portMappings: p.portMappings };
+  return a;
 }
 
 /** Pod IPs (without prefix length) from a CNI result of any version. */
@@ -39,7 +48,11 @@ export class CniPodNetwork implements PodNetwork {
   private lastList: NetworkConfigList | undefined;
 
   constructor(private readonly opts: CniNetworkOptions) {
-    this.rt = new CniRuntime({ binDirs: opts.binDirs, cacheDir: opts.cacheDir });
+    this.rt = new CniRuntime({
+      binDirs: opts.binDirs,
+      cacheDir: opts.cacheDir,
+      ...(opts.wrap ? { wrap: opts.wrap } : {}),
+    });
   }
 
   private list(): NetworkConfigList {

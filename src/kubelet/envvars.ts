@@ -1,9 +1,11 @@
 /**
- * Container environment as the kubelet builds it: service link variables (Docker-link style, as
- * kubernetes/pkg/kubelet/envvars does), then the container's own env (fieldRef resolved), then `$(VAR)`
- * expansion in env values, command and args.
+ * Container environment as the kubelet builds it (kubelet_pods.go makeEnvironmentVariables): service link
+ * variables (Docker-link style, as kubernetes/pkg/kubelet/envvars does), `envFrom` ConfigMaps/Secrets (with
+ * prefix), then the container's own env (value with `$(VAR)` expansion, fieldRef, configMapKeyRef,
+ * secretKeyRef); `$(VAR)` expansion in command and args. Pure: the ConfigMaps/Secrets are fetched by the
+ * caller (`referencedSources` says which) and passed in as `EnvSources`.
  */
-import type { Container, EnvVar, Pod, Service } from "../api/core.js";
+import type { Container, Pod, Service } from "../api/core.js";
 
 export type EnvMap = Map<string, string>;
 
@@ -63,40 +65,55 @@ export function serviceEnvForPod(pod: Pod, services: readonly Service[]): EnvMap
   return env;
 }
 
-/** Kubernetes' `$(VAR)` expansion: defined names are replaced, `$$` escapes, unknown references stay as written. */
-export function expand(input: string, env: ReadonlyMap<string, string>): string {
+/** Where `$(NAME)` looks names up (a Map, or several layered). */
+export interface VarLookup {
+  get(name: string): string | undefined;
+}
+
+/**
+ * Kubernetes' `$(VAR)` expansion (third_party/forked/golang/expansion): `$(NAME)` of a defined name is replaced,
+ * `$$` is an escaped `$`, an undefined or unterminated reference stays as written, any other `$x` is kept.
+ */
+export function expand(input: string, env: VarLookup): string {
   let out = "";
-  for (let i = 0; i < input.length; i++) {
-    const ch = input[i];
-    if (ch !== "$" || i + 1 >= input.length) {
-      out += ch;
-      continue;
-    }
-    const next = input[i + 1];
-    if (next === "$") {
-      out += "$";
-      i++;
-    } else if (next === "(") {
-      const end = input.indexOf(")", i + 2);
-      if (end < 0) {
-        out += input.slice(i);
-        break;
+  let checkpoint = 0;
+  for (let cursor = 0; cursor < input.length; cursor++) {
+    if (input[cursor] !== "$" || cursor + 1 >= input.length) continue;
+    out += input.slice(checkpoint, cursor);
+    const next = input[cursor + 1];
+    let advance = 1;
+    if (next === "$") out += "$";
+    else if (next === "(") {
+      const end = input.indexOf(")", cursor + 2);
+      if (end < 0) out += "$(";
+      else {
+        const name = input.slice(cursor + 2, end);
+        out += env.get(name) ?? `$(${name})`;
+        advance = end - cursor;
       }
-      const name = input.slice(i + 2, end);
-      const v = env.get(name);
-      out += v ?? `$(${name})`;
-      i = end;
-    } else out += ch;
+    } else out += `$${next}`;
+    cursor += advance;
+    checkpoint = cursor + 1;
   }
-  return out;
+  return out + input.slice(checkpoint);
 }
 
 export interface FieldSource {
   podIP?: string;
+  podIPs?: string[];
   hostIP?: string;
 }
 
-function fieldValue(pod: Pod, path: string, src: FieldSource): string {
+/** `key="value"` lines, sorted, as the downward API formats a whole labels/annotations map. */
+function formatMap(m: Record<string, string> | undefined): string {
+  return Object.keys(m ?? {})
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(m?.[k] ?? "")}`)
+    .join("\n");
+}
+
+/** The value of a downward-API fieldRef; undefined for a path the kubelet does not support. */
+export function fieldValue(pod: Pod, path: string, src: FieldSource): string | undefined {
   switch (path) {
     case "metadata.name":
       return pod.metadata.name ?? "";
@@ -104,62 +121,153 @@ function fieldValue(pod: Pod, path: string, src: FieldSource): string {
       return pod.metadata.namespace ?? "default";
     case "metadata.uid":
       return pod.metadata.uid ?? "";
+    case "metadata.labels":
+      return formatMap(pod.metadata.labels);
+    case "metadata.annotations":
+      return formatMap(pod.metadata.annotations);
     case "spec.nodeName":
       return pod.spec.nodeName ?? "";
     case "spec.serviceAccountName":
       return pod.spec.serviceAccountName ?? "default";
     case "status.podIP":
       return src.podIP ?? "";
+    case "status.podIPs":
+      return (src.podIPs ?? (src.podIP ? [src.podIP] : [])).join(",");
     case "status.hostIP":
+    case "status.hostIPs":
       return src.hostIP ?? "";
     default: {
       const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
       if (m) return (m[1] === "labels" ? pod.metadata.labels : pod.metadata.annotations)?.[m[2] ?? ""] ?? "";
-      throw new Error(`unsupported fieldRef ${path}`);
+      return undefined;
     }
   }
 }
 
-/** Looks up configMap/secret keys for env; returns undefined when missing. */
-export type KeyLookup = (
-  kind: "ConfigMap" | "Secret",
-  namespace: string,
-  name: string,
-  key: string,
-) => string | undefined;
+/**
+ * The ConfigMaps and Secrets a container's env refers to, fetched: name → data (Secret values decoded), or null
+ * when the object does not exist. A name absent from the map counts as not existing.
+ */
+export interface EnvSources {
+  configMaps: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
+  secrets: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
+}
+
+export const noEnvSources: EnvSources = { configMaps: new Map(), secrets: new Map() };
+
+/** Names of the ConfigMaps and Secrets (in the pod's namespace) that `env` and `envFrom` refer to. */
+export function referencedSources(c: Container): { configMaps: string[]; secrets: string[] } {
+  const cms = new Set<string>();
+  const secrets = new Set<string>();
+  for (const f of c.envFrom ?? []) {
+    if (f.configMapRef) cms.add(f.configMapRef.name);
+    if (f.secretRef) secrets.add(f.secretRef.name);
+  }
+  for (const e of c.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef) cms.add(e.valueFrom.configMapKeyRef.name);
+    if (e.valueFrom?.secretKeyRef) secrets.add(e.valueFrom.secretKeyRef.name);
+  }
+  return { configMaps: [...cms], secrets: [...secrets] };
+}
+
+/** C_IDENTIFIER-like rule of IsEnvVarName: `[-._a-zA-Z][-._a-zA-Z0-9]*`. */
+export function isEnvVarName(name: string): boolean {
+  return /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name);
+}
+
+export type ContainerEnvResult =
+  | {
+      ok: true;
+      env: EnvMap;
+      /** envFrom keys skipped as invalid variable names (the kubelet emits InvalidEnvironmentVariableNames). */
+      invalidKeys: string[];
+    }
+  | { ok: false; message: string };
 
 /**
- * The full environment of a container, in order: service variables, then the container's env (later entries may
- * refer to earlier ones with `$(NAME)`). Throws with a message naming the variable when a required ref is missing.
+ * The full environment of a container, as the kubelet computes it: service variables, overridden by `envFrom`
+ * entries (in order, with prefix), overridden by `env` entries (in order; a value may refer to service
+ * variables, envFrom variables and earlier env entries with `$(NAME)`). A missing required ConfigMap/Secret or
+ * key fails with the kubelet's message (the container then waits with CreateContainerConfigError).
  */
-export function containerEnv(
+export function buildContainerEnv(
   pod: Pod,
   c: Container,
   services: readonly Service[],
   src: FieldSource = {},
-  lookup: KeyLookup = () => undefined,
-): EnvMap {
-  const env = serviceEnvForPod(pod, services);
+  sources: EnvSources = noEnvSources,
+): ContainerEnvResult {
+  const serviceEnv = serviceEnvForPod(pod, services);
   const ns = pod.metadata.namespace ?? "default";
-  for (const e of c.env ?? ([] as EnvVar[])) {
-    let v: string | undefined;
-    if (e.valueFrom?.fieldRef) v = fieldValue(pod, e.valueFrom.fieldRef.fieldPath, src);
-    else if (e.valueFrom?.configMapKeyRef || e.valueFrom?.secretKeyRef) {
-      const ref = e.valueFrom.configMapKeyRef ?? e.valueFrom.secretKeyRef;
-      const kind = e.valueFrom.configMapKeyRef ? "ConfigMap" : "Secret";
-      if (!ref) continue;
-      v = lookup(kind, ns, ref.name, ref.key);
-      if (v === undefined) {
-        if (ref.optional) continue;
-        throw new Error(`env ${e.name}: ${kind.toLowerCase()} ${ns}/${ref.name} key ${ref.key} not found`);
-      }
-    } else v = expand(e.value ?? "", env);
-    env.set(e.name, v);
+  // tmp: what the container declares (envFrom, env); expansion looks there first, then at the service vars.
+  const tmp: EnvMap = new Map();
+  const invalidKeys: string[] = [];
+  for (const f of c.envFrom ?? []) {
+    const ref = f.configMapRef ?? f.secretRef;
+    if (!ref) continue;
+    const kind = f.configMapRef ? "configmap" : "secret";
+    const data = (f.configMapRef ? sources.configMaps : sources.secrets).get(ref.name);
+    if (!data) {
+      if (ref.optional) continue;
+      return { ok: false, message: `${kind} "${ref.name}" not found` };
+    }
+    for (const [k0, v] of Object.entries(data)) {
+      const k = (f.prefix ?? "") + k0;
+      if (!isEnvVarName(k)) invalidKeys.push(k);
+      else tmp.set(k, v);
+    }
   }
-  return env;
+  const mapping: VarLookup = { get: (k) => tmp.get(k) ?? serviceEnv.get(k) };
+  for (const e of c.env ?? []) {
+    let v = e.value ?? "";
+    if (v !== "") v = expand(v, mapping);
+    else if (e.valueFrom?.fieldRef) {
+      const got = fieldValue(pod, e.valueFrom.fieldRef.fieldPath, src);
+      if (got === undefined) return { ok: false, message: `unsupported fieldPath: ${e.valueFrom.fieldRef.fieldPath}` };
+      v = got;
+    } else if (e.valueFrom?.configMapKeyRef || e.valueFrom?.secretKeyRef) {
+      const isCm = !!e.valueFrom.configMapKeyRef;
+      const ref = e.valueFrom.configMapKeyRef ?? e.valueFrom.secretKeyRef;
+      if (!ref) continue;
+      const data = (isCm ? sources.configMaps : sources.secrets).get(ref.name);
+      if (!data) {
+        if (ref.optional) continue;
+        return { ok: false, message: `${isCm ? "configmap" : "secret"} "${ref.name}" not found` };
+      }
+      const got = Object.hasOwn(data, ref.key) ? data[ref.key] : undefined;
+      if (got === undefined) {
+        if (ref.optional) continue;
+        return {
+          ok: false,
+          message: `couldn't find key ${ref.key} in ${isCm ? "ConfigMap" : "Secret"} ${ns}/${ref.name}`,
+        };
+      }
+      v = got;
+    }
+    tmp.set(e.name, v);
+  }
+  const env: EnvMap = new Map(serviceEnv);
+  for (const [k, v] of tmp) env.set(k, v);
+  return { ok: true, env, invalidKeys };
 }
 
 /** The argv of a container with `$(VAR)` expanded (command and args both). */
-export function expandArgv(argv: readonly string[], env: ReadonlyMap<string, string>): string[] {
+export function expandArgv(argv: readonly string[], env: VarLookup): string[] {
   return argv.map((a) => expand(a, env));
+}
+
+/** ConfigMap data as env values (`data` only: binaryData is not exposed as env, as in the kubelet). */
+export function configMapEnvData(cm: { data?: Record<string, string> }): Record<string, string> {
+  return { ...(cm.data ?? {}) };
+}
+
+/** Secret data decoded from base64 (`stringData`, if a server kept it, wins as it would on write). */
+export function secretEnvData(s: {
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, "base64").toString("utf8");
+  for (const [k, v] of Object.entries(s.stringData ?? {})) out[k] = v;
+  return out;
 }

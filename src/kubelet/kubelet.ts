@@ -6,10 +6,11 @@
 import type { Server } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Node, Pod, PodStatus, Service } from "../api/core.js";
+import type { ConfigMap, Node, Pod, PodStatus, Secret, Service } from "../api/core.js";
 import type { Informer, InformerSource } from "../client/cache.js";
 import type { KubeClient } from "../client/types.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
+import { configMapEnvData, secretEnvData } from "./envvars.js";
 import type { PodNetwork } from "./network.js";
 import { hostFacts, nodeObject, nodeStatus } from "./node.js";
 import { buildPodStatus } from "./podstatus.js";
@@ -33,6 +34,8 @@ export interface KubeletOptions {
   sandboxRetryMs?: number;
   labels?: Record<string, string>;
   resolvConfPath?: string;
+  /** Retry of a container whose ConfigMap/Secret is missing (CreateContainerConfigError); default 10 s. */
+  configRetryMs?: number;
   /** Like the kubelet's old --pod-cidr: set on the Node at registration when it has none (sandbox: fixed per node). */
   podCIDR?: string;
 }
@@ -148,7 +151,8 @@ export class Kubelet {
       runtime: this.runtime,
       network: this.network,
       services: () => this.services?.list() ?? [],
-      lookup: () => undefined,
+      envSource: (kind: "ConfigMap" | "Secret", ns: string, name: string) => this.envSource(kind, ns, name),
+      configRetryMs: this.opts.configRetryMs ?? 10_000,
       dns: {
         clusterDNS: this.opts.clusterDNS,
         clusterDomain: this.opts.clusterDomain,
@@ -162,6 +166,21 @@ export class Kubelet {
       log: this.log,
       changed: (w: PodWorker) => this.scheduleStatus(w),
     };
+  }
+
+  /**
+   * A ConfigMap's or Secret's data for container env, read from the API when the container starts (the
+   * kubelet's "Get" strategy; node credentials may read them). null = not found; other errors reject.
+   */
+  private async envSource(
+    kind: "ConfigMap" | "Secret",
+    ns: string,
+    name: string,
+  ): Promise<Record<string, string> | null> {
+    const r = await this.client.get(kind, ns, name);
+    if (r.ok) return kind === "Secret" ? secretEnvData(r.value as Secret) : configMapEnvData(r.value as ConfigMap);
+    if (r.error.code === 404) return null;
+    throw new Error(`couldn't get ${kind.toLowerCase()} ${ns}/${name}: ${r.error.message}`);
   }
 
   private syncPod(pod: Pod): void {

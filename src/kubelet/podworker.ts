@@ -7,10 +7,23 @@ import { join } from "node:path";
 import type { Container, Pod, Service } from "../api/core.js";
 import { resolveImage } from "../images/catalog.js";
 import { type BackoffPolicy, RestartBackoff, shouldRestart } from "./backoff.js";
-import { containerEnv, expandArgv, type KeyLookup } from "./envvars.js";
-import type { PodNetwork, PodNetworkRef } from "./network.js";
+import {
+  buildContainerEnv,
+  type ContainerEnvResult,
+  type EnvSources,
+  expandArgv,
+  referencedSources,
+} from "./envvars.js";
+import { type PodNetwork, type PodNetworkRef, podPortMappings } from "./network.js";
 import type { ContainerView, PodView } from "./podstatus.js";
-import { applyOutcome, initialProbeState, type ProbeState, runProbe } from "./probes.js";
+import {
+  applyOutcome,
+  firstProbeDelayMs,
+  initialProbeState,
+  type ProbeState,
+  runProbe,
+  startupVerdict,
+} from "./probes.js";
 import { type DnsSettings, formatResolvConf, podHostsFile, podResolvConf } from "./resolvconf.js";
 import { type ContainerProcess, type PodRuntime, type Sandbox, signalNumber } from "./runtime.js";
 
@@ -25,7 +38,13 @@ export interface PodWorkerDeps {
   runtime: PodRuntime;
   network: PodNetwork;
   services(): readonly Service[];
-  lookup: KeyLookup;
+  /**
+   * Data of a ConfigMap or Secret (Secret values decoded) the container's env refers to; null = not found.
+   * Rejects on any other failure (the container then waits with CreateContainerConfigError and is retried).
+   */
+  envSource(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<Record<string, string> | null>;
+  /** Delay before retrying a container whose config (ConfigMap/Secret) could not be resolved (kubelet: 10 s). */
+  configRetryMs: number;
   dns: DnsSettings;
   hostIP: string;
   rootDir: string;
@@ -52,6 +71,9 @@ interface ContainerRun {
   timers: NodeJS.Timeout[];
   readiness: ProbeState;
   liveness: ProbeState;
+  startup: ProbeState;
+  /** Resolving env (ConfigMaps/Secrets) before a start; guards against a second concurrent start. */
+  starting: boolean;
   env: Record<string, string>;
   /** Why the kubelet killed it (liveness), reported as the terminated message. */
   killMessage?: string;
@@ -91,6 +113,8 @@ export class PodWorker {
         timers: [],
         readiness: initialProbeState("readiness"),
         liveness: initialProbeState("liveness"),
+        startup: initialProbeState("startup"),
+        starting: false,
         env: {},
       });
     }
@@ -149,7 +173,7 @@ export class PodWorker {
       return;
     }
     if (this.terminating) return;
-    for (const c of this.containers.values()) this.startContainer(c);
+    await Promise.all([...this.containers.values()].map((c) => this.startContainer(c)));
     this.deps.changed(this);
   }
 
@@ -170,6 +194,7 @@ export class PodWorker {
         name,
         netnsPath: `/run/netns/${ns}`,
         ifname: "eth0",
+        portMappings: podPortMappings(this.pod),
       };
       const r = await this.deps.network.setUp(this.netRef);
       this.podIPs = r.ips;
@@ -213,9 +238,34 @@ export class PodWorker {
     this.sandbox = null;
   }
 
-  private startContainer(c: ContainerRun): void {
+  /** Fetches what the container's env refers to and builds it; a fetch failure is a config error too. */
+  private async containerEnvironment(c: ContainerRun): Promise<ContainerEnvResult> {
+    const ns = this.pod.metadata.namespace ?? "default";
+    const refs = referencedSources(c.spec);
+    const fetchAll = async (kind: "ConfigMap" | "Secret", names: string[]) =>
+      new Map(await Promise.all(names.map(async (n) => [n, await this.deps.envSource(kind, ns, n)] as const)));
+    let sources: EnvSources;
+    try {
+      sources = {
+        configMaps: await fetchAll("ConfigMap", refs.configMaps),
+        secrets: await fetchAll("Secret", refs.secrets),
+      };
+    } catch (e) {
+      return { ok: false, message: e instanceof Error ? e.message : String(e) };
+    }
+    const podIPs = this.view().podIPs;
+    return buildContainerEnv(
+      this.pod,
+      c.spec,
+      this.deps.services(),
+      { podIP: podIPs[0] ?? "", podIPs, hostIP: this.deps.hostIP },
+      sources,
+    );
+  }
+
+  private async startContainer(c: ContainerRun): Promise<void> {
     const sb = this.sandbox;
-    if (!sb || this.terminating) return;
+    if (!sb || this.terminating || c.proc || c.starting) return;
     const img = resolveImage(c.spec);
     if (!img.ok) {
       c.state = { kind: "waiting", reason: img.reason, message: img.message };
@@ -223,19 +273,32 @@ export class PodWorker {
       this.deps.log.warn({ pod: this.key, container: c.spec.name, err: img.message }, "image not runnable");
       return;
     }
-    let envMap: Map<string, string>;
+    c.starting = true;
+    let built: ContainerEnvResult;
     try {
-      envMap = containerEnv(
-        this.pod,
-        c.spec,
-        this.deps.services(),
-        { podIP: this.view().podIPs[0] ?? "", hostIP: this.deps.hostIP },
-        this.deps.lookup,
+      built = await this.containerEnvironment(c);
+    } finally {
+      c.starting = false;
+    }
+    if (this.terminating || this.sandbox !== sb || c.proc) return;
+    if (!built.ok) {
+      // As the kubelet: the container is not created; the pod worker retries on its next sync.
+      c.state = { kind: "waiting", reason: "CreateContainerConfigError", message: built.message };
+      this.deps.log.warn({ pod: this.key, container: c.spec.name, err: built.message }, "container config error");
+      c.timers.push(
+        setTimeout(() => {
+          void this.startContainer(c).then(() => this.deps.changed(this));
+        }, this.deps.configRetryMs),
       );
-    } catch (e) {
-      c.state = { kind: "waiting", reason: "CreateContainerConfigError", message: (e as Error).message };
+      this.deps.changed(this);
       return;
     }
+    if (built.invalidKeys.length)
+      this.deps.log.warn(
+        { pod: this.key, container: c.spec.name, keys: built.invalidKeys },
+        "envFrom keys skipped: invalid environment variable names",
+      );
+    const envMap = built.env;
     const env: Record<string, string> = {
       PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       HOSTNAME: this.pod.spec.hostname ?? this.pod.metadata.name ?? "",
@@ -254,10 +317,12 @@ export class PodWorker {
     c.proc = proc;
     c.startedAtMs = Date.now();
     c.state = { kind: "running", startedAt: nowIso() };
-    c.started = true;
-    c.ready = !c.spec.readinessProbe;
+    // Started (and so Ready) waits for the startup probe when there is one.
+    c.started = !c.spec.startupProbe;
+    c.ready = c.started && !c.spec.readinessProbe;
     c.readiness = initialProbeState("readiness");
     c.liveness = initialProbeState("liveness");
+    c.startup = initialProbeState("startup");
     c.killMessage = undefined;
     this.deps.log.info(
       { pod: this.key, container: c.spec.name, pid: proc.pid, restart: c.restartCount },
@@ -285,12 +350,16 @@ export class PodWorker {
       ...(startedAt ? { startedAt } : {}),
     };
     c.ready = false;
+    c.started = false;
     this.deps.log.info({ pod: this.key, container: c.spec.name, code, signal }, "container exited");
     if (this.terminating) {
       this.deps.changed(this);
       return;
     }
-    c.willRestart = shouldRestart(this.pod.spec.restartPolicy, code) || !!c.killMessage;
+    // A container killed by a failed liveness/startup probe restarts unless restartPolicy is Never (kubelet
+    // computePodActions), whatever its exit code.
+    const policy = this.pod.spec.restartPolicy ?? "Always";
+    c.willRestart = shouldRestart(policy, code) || (!!c.killMessage && policy !== "Never");
     if (c.willRestart) {
       const ranFor = Date.now() - c.startedAtMs;
       const delay = c.restartCount === 0 && !c.last ? 0 : c.backoff.next(ranFor);
@@ -303,7 +372,7 @@ export class PodWorker {
         };
       const t = setTimeout(() => {
         c.restartCount++;
-        this.startContainer(c);
+        void this.startContainer(c).then(() => this.deps.changed(this));
         this.deps.changed(this);
       }, delay);
       c.timers.push(t);
@@ -311,56 +380,96 @@ export class PodWorker {
     this.deps.changed(this);
   }
 
+  /** Startup probe first when there is one; liveness and readiness only once the container has started. */
   private startProbes(c: ContainerRun, proc: ContainerProcess): void {
-    const schedule = (kind: "readiness" | "liveness") => {
-      const probe = kind === "readiness" ? c.spec.readinessProbe : c.spec.livenessProbe;
-      if (!probe) return;
-      const period = (probe.periodSeconds ?? 10) * 1000;
-      const tick = async () => {
-        if (c.proc !== proc || this.terminating) return;
-        const podIP = this.view().podIPs[0] ?? "127.0.0.1";
-        const sb = this.sandbox;
-        const outcome = await runProbe(probe, c.spec, podIP, (argv, timeoutMs) =>
-          sb
-            ? this.deps.runtime
-                .exec(sb, argv, c.env, timeoutMs)
-                .then((r) => ({ code: r.code, output: r.stdout + r.stderr }))
-            : Promise.resolve({ code: 1, output: "no sandbox" }),
-        );
-        if (c.proc !== proc || this.terminating) return;
-        if (kind === "readiness") {
-          const before = c.readiness.result;
-          c.readiness = applyOutcome(c.readiness, outcome, probe);
-          c.ready = c.readiness.result;
-          if (before !== c.readiness.result) {
-            this.deps.log.info(
-              { pod: this.key, container: c.spec.name, ready: c.ready, msg: c.readiness.lastMessage },
-              "readiness changed",
-            );
-            this.deps.changed(this);
-          }
-        } else {
-          c.liveness = applyOutcome(c.liveness, outcome, probe);
-          if (!c.liveness.result) {
-            c.killMessage = `Container ${c.spec.name} failed liveness probe, will be restarted: ${c.liveness.lastMessage}`;
-            this.deps.log.info(
-              { pod: this.key, container: c.spec.name, msg: c.liveness.lastMessage },
-              "liveness failed; restarting",
-            );
-            void this.killContainer(
-              c,
-              proc,
-              probe.terminationGracePeriodSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30,
-            );
-            return;
-          }
+    if (c.spec.startupProbe)
+      this.scheduleProbe(c, proc, "startup", (c.spec.startupProbe.initialDelaySeconds ?? 0) * 1000);
+    else this.startedProbes(c, proc);
+  }
+
+  private startedProbes(c: ContainerRun, proc: ContainerProcess): void {
+    const since = Date.now() - c.startedAtMs;
+    if (c.spec.readinessProbe)
+      this.scheduleProbe(c, proc, "readiness", firstProbeDelayMs(c.spec.readinessProbe, since));
+    if (c.spec.livenessProbe) this.scheduleProbe(c, proc, "liveness", firstProbeDelayMs(c.spec.livenessProbe, since));
+  }
+
+  private scheduleProbe(
+    c: ContainerRun,
+    proc: ContainerProcess,
+    kind: "readiness" | "liveness" | "startup",
+    firstDelayMs: number,
+  ): void {
+    const probe = { readiness: c.spec.readinessProbe, liveness: c.spec.livenessProbe, startup: c.spec.startupProbe }[
+      kind
+    ];
+    if (!probe) return;
+    const period = (probe.periodSeconds ?? 10) * 1000;
+    const tick = async () => {
+      if (c.proc !== proc || this.terminating) return;
+      const podIP = this.view().podIPs[0] ?? "127.0.0.1";
+      const sb = this.sandbox;
+      const outcome = await runProbe(probe, c.spec, podIP, (argv, timeoutMs) =>
+        sb
+          ? this.deps.runtime
+              .exec(sb, argv, c.env, timeoutMs)
+              .then((r) => ({ code: r.code, output: r.stdout + r.stderr }))
+          : Promise.resolve({ code: 1, output: "no sandbox" }),
+      );
+      if (c.proc !== proc || this.terminating) return;
+      if (kind === "readiness") {
+        const before = c.readiness.result;
+        c.readiness = applyOutcome(c.readiness, outcome, probe);
+        c.ready = c.readiness.result;
+        if (before !== c.readiness.result) {
+          this.deps.log.info(
+            { pod: this.key, container: c.spec.name, ready: c.ready, msg: c.readiness.lastMessage },
+            "readiness changed",
+          );
+          this.deps.changed(this);
         }
-        c.timers.push(setTimeout(() => void tick(), period));
-      };
-      c.timers.push(setTimeout(() => void tick(), (probe.initialDelaySeconds ?? 0) * 1000));
+      } else if (kind === "startup") {
+        c.startup = applyOutcome(c.startup, outcome, probe);
+        const verdict = startupVerdict(c.startup, probe);
+        if (verdict === "started") {
+          c.started = true;
+          c.ready = !c.spec.readinessProbe;
+          this.deps.log.info({ pod: this.key, container: c.spec.name }, "startup probe succeeded");
+          this.deps.changed(this);
+          this.startedProbes(c, proc);
+          return; // the startup probe stops once it has succeeded
+        }
+        if (verdict === "failed") {
+          this.killForProbe(c, proc, "startup", probe.terminationGracePeriodSeconds);
+          return;
+        }
+      } else {
+        c.liveness = applyOutcome(c.liveness, outcome, probe);
+        if (!c.liveness.result) {
+          this.killForProbe(c, proc, "liveness", probe.terminationGracePeriodSeconds);
+          return;
+        }
+      }
+      c.timers.push(setTimeout(() => void tick(), period));
     };
-    schedule("readiness");
-    schedule("liveness");
+    c.timers.push(setTimeout(() => void tick(), firstDelayMs));
+  }
+
+  /** A failed liveness or startup probe kills the container; onExit restarts it unless restartPolicy is Never. */
+  private killForProbe(
+    c: ContainerRun,
+    proc: ContainerProcess,
+    kind: "liveness" | "startup",
+    probeGrace: number | undefined,
+  ): void {
+    const state = kind === "liveness" ? c.liveness : c.startup;
+    const restart = (this.pod.spec.restartPolicy ?? "Always") !== "Never" ? ", will be restarted" : "";
+    c.killMessage = `Container ${c.spec.name} failed ${kind} probe${restart}: ${state.lastMessage}`;
+    this.deps.log.info(
+      { pod: this.key, container: c.spec.name, msg: state.lastMessage },
+      `${kind} probe failed; killing`,
+    );
+    void this.killContainer(c, proc, probeGrace ?? this.pod.spec.terminationGracePeriodSeconds ?? 30);
   }
 
   /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */

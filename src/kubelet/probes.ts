@@ -1,6 +1,6 @@
 /**
  * Probes: HTTP GET (200–399 passes), TCP connect, exec (exit 0 passes); and the pure threshold logic that turns
- * probe outcomes into a Ready/Live verdict (initialDelaySeconds, periodSeconds, success/failureThreshold).
+ * probe outcomes into a Ready/Live/Started verdict (initialDelaySeconds, periodSeconds, success/failureThreshold).
  */
 import { connect } from "node:net";
 import { request } from "node:http";
@@ -122,4 +122,22 @@ export function applyOutcome(s: ProbeState, o: ProbeOutcome, probe: Probe): Prob
   }
   const failures = s.failures + 1;
   return { result: s.result && failures < failureThreshold, successes: 0, failures, lastMessage: o.message };
+}
+
+/** Where a container's startup probe stands: still probing, passed (liveness/readiness may run), or failed. */
+export type StartupVerdict = "pending" | "started" | "failed";
+
+/** The startup verdict after the outcomes in `s`: failed once failureThreshold consecutive attempts failed. */
+export function startupVerdict(s: ProbeState, probe: Probe): StartupVerdict {
+  if (s.result) return "started";
+  return s.failures >= (probe.failureThreshold ?? 3) ? "failed" : "pending";
+}
+
+/**
+ * Delay before the first attempt of a probe that becomes active `sinceStartMs` after the container started
+ * (liveness/readiness wait for the startup probe): initialDelaySeconds counts from the container's start, as in
+ * the kubelet's prober worker, so what has elapsed is subtracted.
+ */
+export function firstProbeDelayMs(probe: Probe, sinceStartMs: number): number {
+  return Math.max(0, (probe.initialDelaySeconds ?? 0) * 1000 - sinceStartMs);
 }
