@@ -2,7 +2,8 @@
 // plugin into a single file so a runtime's exec of it loads one module instead of hundreds (start-up time).
 // Type checking is separate (`npm run typecheck`): esbuild strips types, tsc checks them.
 import { build } from "esbuild";
-import { readdirSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const roots = ["src", "proxier", "dns", "cni", "test"];
@@ -46,3 +47,30 @@ try {
 } catch (e) {
   if (e?.code !== "ENOENT") throw e;
 }
+
+// The CNI plugin executable (bin/podwire-cni links to dist/podwire-cni): a small C client that forwards to the
+// overlay agent's socket, so an exec costs a C program's start, not Node's. Static when the toolchain allows it
+// (no dynamic loader work per exec); without a C compiler, the POSIX sh version (slower: shell + socat).
+function buildCniClient() {
+  const src = "cni/client/podwire-cni.c";
+  const out = "dist/podwire-cni";
+  let srcTime;
+  try {
+    srcTime = statSync(src).mtimeMs;
+  } catch {
+    return;
+  }
+  mkdirSync("dist", { recursive: true });
+  try {
+    if (statSync(out).mtimeMs >= srcTime && statSync(out).size > 4096) return;
+  } catch {}
+  const cc = process.env.CC || "cc";
+  for (const flags of [["-static"], []]) {
+    const r = spawnSync(cc, ["-O2", ...flags, "-o", out, src], { stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status === 0) return;
+  }
+  console.warn(`build: no working C compiler (${cc}); dist/podwire-cni is the slower sh client`);
+  copyFileSync("cni/client/podwire-cni.sh", out);
+  chmodSync(out, 0o755);
+}
+buildCniClient();

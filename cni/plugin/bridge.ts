@@ -28,6 +28,7 @@ import { formatCidr4, parseCidr4 } from "../ipam/ipv4.js";
 import { LockTimeoutError } from "../ipam/store.js";
 import { execPlugin } from "../runtime/exec.js";
 import { parseSubnetEnv, SubnetEnvError } from "../subnetenv.js";
+import { encodeRequest, findHelperBinary, PodSideError, PodSideHelper, type PodSetup } from "./podside.js";
 import type { CniArgs, Handlers } from "./skel.js";
 import { CniError, type CniResult, type CniRoute, ErrCode, type PluginConf } from "./types.js";
 
@@ -211,6 +212,30 @@ async function deleteLink(name: string): Promise<void> {
   await runIn(null, "ip", ["link", "del", name], { check: false });
 }
 
+/** The long-running server's pod-side helper (undefined: not tried yet; null: not available → `ip -batch`). */
+let podSide: PodSideHelper | null | undefined;
+
+/** Interface up, addresses and routes inside the pod's netns. */
+async function configurePod(s: PodSetup): Promise<void> {
+  if (useNetlink && podSide === undefined) {
+    const bin = findHelperBinary();
+    podSide = bin ? new PodSideHelper(bin) : null;
+  }
+  const line = podSide ? encodeRequest(s) : undefined;
+  if (podSide && line) {
+    try {
+      await podSide.setup(s, line);
+      return;
+    } catch (e) {
+      if (e instanceof PodSideError) throw new CniError(ErrCode.internal, `pod ${s.netns}: ${e.message}`);
+      // The helper itself failed (not the kernel): this request goes through ip; the next one restarts it.
+    }
+  }
+  const lines = [`link set ${s.ifname} up`, ...s.addresses.map((x) => `addr add ${x} dev ${s.ifname}`)];
+  for (const r of s.routes) lines.push(`route add ${r.dst}${r.gw ? ` via ${r.gw}` : ""} dev ${s.ifname}`);
+  await ipBatch(s.netns, lines);
+}
+
 /**
  * Bridge state as last seen by this process. A long-running server (the agent's CNI socket) skips the query
  * for a few seconds after a successful ADD; any failure drops the entry. An exec'd plugin always queries.
@@ -308,12 +333,11 @@ async function addOnce(a: CniArgs, conf: PluginConf): Promise<CniResult> {
     if (s.isGateway) enableForwarding();
     const routes: CniRoute[] = ipam.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) }));
     if (s.isDefaultGateway && gw && !routes.some((r) => r.dst === "0.0.0.0/0")) routes.push({ dst: "0.0.0.0/0", gw });
-    const podLines = [`link set ${a.ifname} up`, `addr add ${ip.address} dev ${a.ifname}`];
-    for (const r of routes) {
+    const podRoutes = routes.map((r) => {
       const via = r.gw ?? gw;
-      podLines.push(`route add ${r.dst}${via ? ` via ${via}` : ""} dev ${a.ifname}`);
-    }
-    await ipBatch(a.netns, podLines);
+      return { dst: r.dst, ...(via ? { gw: via } : {}) };
+    });
+    await configurePod({ netns: a.netns, ifname: a.ifname, addresses: [ip.address], routes: podRoutes });
     // What the bridge looks like now (for the next ADD served by this process).
     const brNow: IpLink = {
       ...(brInfo ?? { ifindex: 0, ifname: s.bridge, mtu: s.mtu ?? 1500, linkinfo: { info_kind: "bridge" } }),

@@ -4,11 +4,14 @@
  * plugin inside the node namespace (nsenter), exactly as a runtime runs it.
  *
  *   npm run build && node dist/test/bench/cni/latency.js [runs=50]
- * Three variants: podwire-cni as a plain Node exec; podwire-cni forwarding to the overlay agent's socket
- * (`agentSocket` in the config; the design podwire ships); Debian bridge (which execs host-local).
+ * Variants: bin/podwire-cni (the C client, dist/podwire-cni) forwarding to the overlay agent's socket
+ * (`agentSocket` in the config; the design podwire ships); the sh + socat client (used when no C compiler is
+ * present) to the same socket; podwire's runtime talking to the socket without an exec; podwire-cni as a plain
+ * Node exec (no agent); Debian bridge (which execs host-local).
  */
-import { existsSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { callPluginSocket, execPlugin } from "../../../cni/runtime/exec.js";
 import { PODWIRE_BIN_DIR } from "../../support/cni.js";
@@ -47,9 +50,18 @@ async function main(): Promise<void> {
       mtu: 1450,
       ipam: { type: "host-local", ranges: [[{ subnet }]], dataDir: join(node.dir, "ipam") },
     });
+    // The sh client in a directory of its own, named as a runtime would find it.
+    const shDir = join(node.dir, "sh-bin");
+    mkdirSync(shDir, { recursive: true });
+    copyFileSync(
+      fileURLToPath(new URL("../../../../cni/client/podwire-cni.sh", import.meta.url)),
+      join(shDir, "podwire-cni"),
+    );
+    copyFileSync(join(PODWIRE_BIN_DIR, "..", "dist", "podwire-cni.mjs"), join(shDir, "podwire-cni.mjs"));
+    chmodSync(join(shDir, "podwire-cni"), 0o755);
     const variants: Variant[] = [
       {
-        label: "podwire-cni (agent socket)",
+        label: "podwire-cni (C -> agent)",
         type: "podwire-cni",
         path: [PODWIRE_BIN_DIR, "/usr/lib/cni"],
         conf: { ...pwConf("pws", "10.244.4.0/24", "cni2"), agentSocket: sock },
@@ -57,7 +69,15 @@ async function main(): Promise<void> {
         del: [],
       },
       {
-        label: "podwire kubelet -> socket",
+        label: "sh+socat -> agent",
+        type: "podwire-cni",
+        path: [shDir, "/usr/lib/cni"],
+        conf: { ...pwConf("pwsh", "10.244.6.0/24", "cni4"), agentSocket: sock },
+        add: [],
+        del: [],
+      },
+      {
+        label: "runtime -> socket, no exec",
         direct: sock,
         type: "podwire-cni",
         path: [PODWIRE_BIN_DIR, "/usr/lib/cni"],
@@ -122,7 +142,7 @@ async function main(): Promise<void> {
       }
     }
     await stopAgent(agent);
-    const [pw, pwDirect, pwExec, deb] = variants as [Variant, Variant, Variant, Variant];
+    const [pw, pwSh, pwDirect, pwExec, deb] = variants as [Variant, Variant, Variant, Variant, Variant];
     const out: string[] = [];
     for (const v of variants) {
       out.push(`${v.label.padEnd(26)} ADD ${fmt(stats(v.add))}`);
@@ -131,10 +151,11 @@ async function main(): Promise<void> {
     const addRatio = stats(pw.add).p50 / stats(deb.add).p50;
     const delRatio = stats(pw.del).p50 / stats(deb.del).p50;
     out.push(`runs: ${n} each, interleaved, timed around nsenter+exec of the plugin in the node namespace`);
-    out.push(`ADD p50 ratio podwire (agent socket)/reference: ${addRatio.toFixed(2)}x (target <= 1.0x)`);
-    out.push(`DEL p50 ratio podwire (agent socket)/reference: ${delRatio.toFixed(2)}x`);
+    out.push(`ADD p50 ratio bin/podwire-cni (C -> agent)/reference: ${addRatio.toFixed(2)}x (target <= 1.0x)`);
+    out.push(`DEL p50 ratio bin/podwire-cni (C -> agent)/reference: ${delRatio.toFixed(2)}x`);
+    out.push(`ADD p50 ratio sh+socat -> agent/reference: ${(stats(pwSh.add).p50 / stats(deb.add).p50).toFixed(2)}x`);
     out.push(
-      `ADD p50 ratio podwire kubelet->socket/reference: ${(stats(pwDirect.add).p50 / stats(deb.add).p50).toFixed(2)}x`,
+      `ADD p50 ratio runtime->socket (no exec)/reference: ${(stats(pwDirect.add).p50 / stats(deb.add).p50).toFixed(2)}x`,
     );
     out.push(
       `ADD p50 ratio podwire (node exec)/reference: ${(stats(pwExec.add).p50 / stats(deb.add).p50).toFixed(2)}x`,
