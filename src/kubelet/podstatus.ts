@@ -23,7 +23,7 @@ export interface ContainerView {
         startedAt?: string;
         finishedAt: string;
       };
-  last?: { exitCode: number; reason: string; startedAt?: string; finishedAt: string };
+  last?: { exitCode: number; reason: string; message?: string; startedAt?: string; finishedAt: string };
   /** Whether the container will be started again (restartPolicy + exit code). */
   willRestart: boolean;
   containerID?: string;

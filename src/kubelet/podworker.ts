@@ -363,7 +363,13 @@ export class PodWorker {
     if (c.willRestart) {
       const ranFor = Date.now() - c.startedAtMs;
       const delay = c.restartCount === 0 && !c.last ? 0 : c.backoff.next(ranFor);
-      c.last = { exitCode: code, reason, finishedAt, ...(startedAt ? { startedAt } : {}) };
+      c.last = {
+        exitCode: code,
+        reason,
+        finishedAt,
+        ...(c.killMessage ? { message: c.killMessage } : {}),
+        ...(startedAt ? { startedAt } : {}),
+      };
       if (delay > 0)
         c.state = {
           kind: "waiting",

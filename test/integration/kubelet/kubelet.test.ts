@@ -1,7 +1,9 @@
 /**
  * The kubelet against an in-memory API (FakeClient) with the real process runtime: pods run as processes in
- * their own network namespaces (no CNI here: loopback only), with hostname, resolv.conf, env vars, exec
- * readiness/liveness probes, restart back-off, logs/exec over the kubelet's HTTP server, graceful deletion.
+ * their own network namespaces (no CNI here: loopback only), with hostname, resolv.conf, env vars (services,
+ * ConfigMaps, Secrets, downward API), exec readiness/liveness/startup probes (HTTP and TCP startup probes on
+ * hostNetwork pods listening on 127.0.0.1), restart back-off, logs/exec over the kubelet's HTTP server, graceful
+ * deletion.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -10,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import type { Node, Pod, Service } from "../../../src/api/core.js";
+import type { ConfigMap, ContainerStatus, Node, Pod, Secret, Service } from "../../../src/api/core.js";
 import { ApiSource } from "../../../src/client/informer.js";
 import { FakeClient } from "../../../src/client/fake.js";
 import { Kubelet } from "../../../src/kubelet/kubelet.js";
@@ -76,6 +78,7 @@ describe("kubelet with the process runtime", () => {
         port: 0,
         heartbeatMs: 500,
         backoff: { initialMs: 300, maxMs: 1000, resetAfterMs: 60_000 },
+        configRetryMs: 300,
       },
       fake,
       new ApiSource(fake),
@@ -256,6 +259,235 @@ describe("kubelet with the process runtime", () => {
       "netexec ready",
       () => getPod("nx")?.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
       20_000,
+    );
+  });
+
+  const logOf = async (name: string) =>
+    (await fetch(`http://127.0.0.1:${kubelet.port}/containerLogs/default/${name}/c`)).text();
+  const status = (name: string): ContainerStatus | undefined => getPod(name)?.status?.containerStatuses?.[0];
+  const readyCond = (name: string) => getPod(name)?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+
+  it("env from a ConfigMap (envFrom with prefix), a Secret (secretKeyRef), fieldRefs; $(VAR) in env and args", async () => {
+    const cm: ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { namespace: "default", name: "app-config" },
+      data: { LEVEL: "debug", greeting: "hello" },
+    };
+    const secret: Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { namespace: "default", name: "app-secret" },
+      data: { password: Buffer.from("pw-1 2").toString("base64") },
+    };
+    await fake.create(cm);
+    await fake.create(secret);
+    const p = pod("cfgpod", [
+      {
+        name: "c",
+        image: "busybox",
+        command: ["sh", "-c", 'echo "ARG=$1"; env | sort; sleep 600', "sh"],
+        args: ["$(CFG_greeting)-$(POD)-$$(POD)-$(UNDEFINED)"],
+        envFrom: [{ prefix: "CFG_", configMapRef: { name: "app-config" } }],
+        env: [
+          { name: "PASS", valueFrom: { secretKeyRef: { name: "app-secret", key: "password" } } },
+          { name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "APP", valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+          { name: "NODE", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+          { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+          { name: "MSG", value: "$(CFG_LEVEL)@$(WEB_SVC_SERVICE_HOST)" },
+          { name: "OPT", valueFrom: { configMapKeyRef: { name: "no-such-cm", key: "k", optional: true } } },
+        ],
+      },
+    ]);
+    p.metadata.labels = { app: "shop" };
+    await fake.create(p);
+    const log = await until("cfgpod env in its log", async () => {
+      const t = await logOf("cfgpod");
+      return t.includes("PASS=") && t;
+    });
+    assert.match(
+      log,
+      /^ARG=hello-cfgpod-\$\(POD\)-\$\(UNDEFINED\)$/m,
+      "args: defined expanded, $$ escaped, unknown kept",
+    );
+    assert.match(log, /^CFG_LEVEL=debug$/m, "envFrom ConfigMap with prefix");
+    assert.match(log, /^PASS=pw-1 2$/m, "secretKeyRef decoded");
+    assert.match(log, /^POD=cfgpod$/m, "fieldRef metadata.name");
+    assert.match(log, /^APP=shop$/m, "fieldRef label");
+    assert.match(log, /^NODE=kn1$/m, "fieldRef spec.nodeName");
+    assert.match(log, /^HOST_IP=127\.0\.0\.1$/m, "fieldRef status.hostIP");
+    assert.match(log, /^MSG=debug@10\.96\.5\.5$/m, "value expands envFrom and service vars");
+    assert.doesNotMatch(log, /^OPT=/m, "optional ref to a missing ConfigMap is skipped");
+  });
+
+  it("a missing ConfigMap/key → CreateContainerConfigError with the kubelet's message, started once it exists", async () => {
+    await fake.create(
+      pod("needcm", [
+        {
+          name: "c",
+          image: "x",
+          command: ["sh", "-c", 'echo "K=$K"; sleep 600'],
+          env: [{ name: "K", valueFrom: { configMapKeyRef: { name: "late", key: "k" } } }],
+        },
+      ]),
+    );
+    const w1 = await until("waiting on the ConfigMap", () => status("needcm")?.state?.waiting);
+    assert.equal(w1.reason, "CreateContainerConfigError");
+    assert.equal(w1.message, 'configmap "late" not found');
+    assert.equal(getPod("needcm")?.status?.phase, "Pending");
+    const cm: ConfigMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "default", name: "late" } };
+    cm.data = { other: "1" };
+    await fake.create(cm);
+    const w2 = await until(
+      "waiting on the key",
+      () => status("needcm")?.state?.waiting?.message?.startsWith("couldn't") && status("needcm")?.state?.waiting,
+    );
+    assert.equal(w2.message, "couldn't find key k in ConfigMap default/late");
+    const cur = fake.peek<ConfigMap>("ConfigMap", "default", "late");
+    assert.ok(cur);
+    await fake.update({ ...cur, data: { k: "finally" } });
+    await until("running once the key exists", () => status("needcm")?.state?.running);
+    assert.equal(status("needcm")?.restartCount, 0, "a config error is not a restart");
+    await until("log shows the value", async () => (await logOf("needcm")).includes("K=finally"));
+  });
+
+  it("startupProbe (exec) holds liveness and readiness back until it succeeds; Started follows it", async () => {
+    const startFlag = join(dir, "started-flag");
+    await fake.create(
+      pod("startgate", [
+        {
+          name: "c",
+          image: "x",
+          command: ["sleep", "600"],
+          startupProbe: { exec: { command: ["test", "-f", startFlag] }, periodSeconds: 1, failureThreshold: 60 },
+          // Would kill the container within ~1 s if it ran before the startup probe passed.
+          livenessProbe: { exec: { command: ["test", "-f", startFlag] }, periodSeconds: 1, failureThreshold: 1 },
+          readinessProbe: { exec: { command: ["true"] }, periodSeconds: 1 },
+        },
+      ]),
+    );
+    await until("running", () => status("startgate")?.state?.running);
+    await new Promise((r) => setTimeout(r, 2500));
+    const s = status("startgate");
+    assert.equal(s?.started, false, "not started while the startup probe fails");
+    assert.equal(s?.ready, false, "not ready before started (readiness probe held back)");
+    assert.equal(readyCond("startgate"), "False");
+    assert.equal(s?.restartCount, 0, "liveness did not run before startup");
+    writeFileSync(startFlag, "");
+    await until("Started=true", () => status("startgate")?.started === true);
+    await until("Ready after startup (readiness now runs)", () => readyCond("startgate") === "True");
+    // Now liveness runs: remove what it checks and it restarts the container; Started resets with it.
+    unlinkSync(startFlag);
+    await until("restarted by liveness", () => (status("startgate")?.restartCount ?? 0) >= 1, 20_000);
+    await until("not started again while its startup probe fails", () => status("startgate")?.started === false);
+  });
+
+  it("startupProbe failing failureThreshold times kills and restarts the container (restartPolicy Always)", async () => {
+    await fake.create(
+      pod("startfail", [
+        {
+          name: "c",
+          image: "x",
+          command: ["sleep", "600"],
+          startupProbe: {
+            exec: { command: ["sh", "-c", "echo not yet; exit 1"] },
+            periodSeconds: 1,
+            failureThreshold: 2,
+            terminationGracePeriodSeconds: 1,
+          },
+        },
+      ]),
+    );
+    const s = await until(
+      "restarted",
+      () => ((status("startfail")?.restartCount ?? 0) >= 1 ? status("startfail") : undefined),
+      20_000,
+    );
+    const t = s.lastState?.terminated;
+    assert.ok(t, "last state terminated");
+    assert.equal(t.exitCode, 143, "SIGTERM exit (sleep ends on SIGTERM)");
+    assert.equal(s.started, false);
+    assert.equal(getPod("startfail")?.status?.phase, "Running");
+  });
+
+  it("startupProbe failure with restartPolicy Never: killed, not restarted → Failed", async () => {
+    await fake.create(
+      pod(
+        "startnever",
+        [
+          {
+            name: "c",
+            image: "x",
+            command: ["sleep", "600"],
+            startupProbe: { exec: { command: ["false"] }, periodSeconds: 1, failureThreshold: 2 },
+          },
+        ],
+        { restartPolicy: "Never", terminationGracePeriodSeconds: 1 },
+      ),
+    );
+    await until("Failed", () => getPod("startnever")?.status?.phase === "Failed", 20_000);
+    const s = status("startnever");
+    assert.equal(s?.restartCount, 0);
+    assert.match(s?.state?.terminated?.message ?? "", /^Container c failed startup probe: /);
+  });
+
+  /** A hostNetwork pod (so the kubelet reaches it on 127.0.0.1) that starts listening after `delayMs`. */
+  const lateListener = (
+    name: string,
+    port: number,
+    delayMs: number,
+    probe: Pod["spec"]["containers"][0]["startupProbe"],
+  ) =>
+    pod(
+      name,
+      [
+        {
+          name: "c",
+          image: "x",
+          command: [
+            process.execPath,
+            "-e",
+            `setTimeout(() => require("http").createServer((q, r) => { r.statusCode = q.url === "/ok" ? 200 : 500; r.end(); }).listen(${port}, "127.0.0.1"), ${delayMs})`,
+          ],
+          startupProbe: probe,
+        },
+      ],
+      { hostNetwork: true },
+    );
+  const freePort = () => 20_000 + Math.floor(Math.random() * 30_000);
+
+  for (const handler of ["httpGet", "tcpSocket"] as const) {
+    it(`startupProbe ${handler}: Started stays false until the port answers, then the pod becomes Ready`, async () => {
+      const port = freePort();
+      const name = `start${handler.toLowerCase()}`;
+      const probe =
+        handler === "httpGet"
+          ? { httpGet: { path: "/ok", port }, periodSeconds: 1, failureThreshold: 30 }
+          : { tcpSocket: { port }, periodSeconds: 1, failureThreshold: 30 };
+      await fake.create(lateListener(name, port, 3000, probe));
+      await until("running, not started", () => status(name)?.state?.running && status(name)?.started === false);
+      assert.equal(readyCond(name), "False");
+      await until("started", () => status(name)?.started === true, 20_000);
+      await until("Ready", () => readyCond(name) === "True");
+      assert.equal(status(name)?.restartCount, 0);
+    });
+  }
+
+  it("startupProbe httpGet: a non-2xx/3xx answer counts as failure (restart after failureThreshold)", async () => {
+    const port = freePort();
+    await fake.create(
+      lateListener("starthttp500", port, 0, {
+        httpGet: { path: "/bad", port },
+        periodSeconds: 1,
+        failureThreshold: 2,
+        terminationGracePeriodSeconds: 1,
+      }),
+    );
+    await until("restarted", () => (status("starthttp500")?.restartCount ?? 0) >= 1, 20_000);
+    assert.match(
+      status("starthttp500")?.lastState?.terminated?.message ?? "",
+      /failed startup probe, will be restarted: HTTP probe failed with statuscode: 500/,
     );
   });
 
