@@ -21,6 +21,7 @@ import type { ServiceAllocator } from "./allocator.js";
 import { checkMetadata, guardDecode } from "./decode.js";
 import { ApiError, errors } from "./errors.js";
 import { objectFields, supportedFields } from "./fields.js";
+import type { NamespaceLookup } from "./namespace-cache.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import {
   apiVersionOf,
@@ -119,6 +120,8 @@ export class Registry {
   constructor(
     readonly store: Store,
     readonly allocator: ServiceAllocator,
+    /** Namespace existence/termination for creates (a watch-fed cache in the server); default: read the store. */
+    private readonly namespaceLookup?: NamespaceLookup,
   ) {}
 
   /** One decoded object per stored event, shared by every watcher of it (read-only downstream). */
@@ -272,11 +275,16 @@ export class Registry {
   private async requireNamespace(res: ResourceInfo, ns: string | undefined): Promise<void> {
     if (!res.namespaced) return;
     if (!ns) throw errors.badRequest("a namespace is required");
-    const nsRes = findResource("", "v1", "namespaces") as ResourceInfo;
-    const kv = await this.store.get(objectKey(nsRes, undefined, ns));
-    if (!kv) throw errors.notFound("namespaces", ns);
-    const n = this.decode(kv);
-    if (n.metadata.deletionTimestamp || n.status?.phase === "Terminating")
+    let state: { terminating: boolean } | undefined;
+    if (this.namespaceLookup) state = await this.namespaceLookup(ns);
+    else {
+      const nsRes = findResource("", "v1", "namespaces") as ResourceInfo;
+      const kv = await this.store.get(objectKey(nsRes, undefined, ns));
+      const n = kv ? this.decode(kv) : undefined;
+      state = n && { terminating: !!n.metadata.deletionTimestamp || n.status?.phase === "Terminating" };
+    }
+    if (!state) throw errors.notFound("namespaces", ns);
+    if (state.terminating)
       throw errors.forbidden(
         `${res.plural} "${""}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
         res.plural,
@@ -303,7 +311,8 @@ export class Registry {
     guardDecode(() => this.invalid(res, obj));
     if (opts.dryRun) return obj;
     for (let attempt = 0; ; attempt++) {
-      const candidate = clone(obj);
+      // The allocator fills in the Service it is given; a retry must start from the unallocated object.
+      const candidate = res.kind === "Service" ? clone(obj) : obj;
       const plan =
         res.kind === "Service" ? await this.allocator.plan(undefined, candidate as unknown as Service) : undefined;
       const ops: TxnOp[] = [

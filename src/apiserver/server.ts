@@ -15,6 +15,7 @@ import { ApiError } from "./errors.js";
 import { ApiHandler, type PodLogProvider, type VersionInfo } from "./http.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { kubeletPodLogs, proxyExecUpgrade } from "../kubelet/apiproxy.js";
+import { NamespaceCache } from "./namespace-cache.js";
 import { ensurePki } from "./pki.js";
 import { Registry } from "./registry.js";
 import { findResource, type ResourceInfo } from "./resources.js";
@@ -152,7 +153,9 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     serviceCIDR: cfg.serviceClusterIPRange ?? "10.96.0.0/12",
     nodePortRange: cfg.serviceNodePortRange ?? [30000, 32767],
   });
-  const registry = new Registry(store, allocator);
+  const namespaces = new NamespaceCache(store);
+  await namespaces.start();
+  const registry = new Registry(store, allocator, namespaces.lookup);
   const advertise = cfg.advertiseAddress ?? (host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host);
   let tokens: TokenFile | undefined;
   let server: Server;
@@ -265,6 +268,7 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     },
     async close(): Promise<void> {
       clearInterval(compactTimer);
+      namespaces.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
