@@ -45,16 +45,40 @@ export function parseIP(s: string): ParsedIP | null {
   return { family: "IPv6", text: a.toString(), value };
 }
 
-const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+/**
+ * Canonical text of a dotted-quad IPv4 (1–3 decimal digits per octet, ≤ 255, leading zeros dropped), or null.
+ * Returns `s` itself when it is already canonical (the usual case: no allocation).
+ */
+function v4Text(s: string): string | null {
+  let octets = 0;
+  let digits = 0;
+  let value = 0;
+  let canonical = true;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; /* "." ends the last octet */
+    if (c === 46) {
+      if (digits === 0 || value > 255) return null;
+      octets++;
+      digits = 0;
+      value = 0;
+      continue;
+    }
+    if (c < 48 || c > 57 || ++digits > 3) return null;
+    if (digits === 2 && value === 0) canonical = false; // leading zero
+    value = value * 10 + (c - 48);
+  }
+  if (octets !== 4) return null;
+  if (canonical) return s;
+  return s
+    .split(".")
+    .map((x) => String(Number.parseInt(x, 10)))
+    .join(".");
+}
 
 /** Family and canonical text only (no integer value): the cheap path for the many endpoint addresses. */
 export function ipText(s: string): { family: Family; text: string } | null {
-  const m = V4.exec(s);
-  if (m) {
-    const o = [m[1], m[2], m[3], m[4]].map((x) => Number.parseInt(x!, 10));
-    if (o.some((x) => x > 255)) return null;
-    return { family: "IPv4", text: o.join(".") };
-  }
+  const v4 = v4Text(s);
+  if (v4 !== null) return { family: "IPv4", text: v4 };
   const p = parseIP(s);
   return p ? { family: p.family, text: p.text } : null;
 }

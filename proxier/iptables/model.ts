@@ -5,13 +5,7 @@
  * cleanup, health checks) and tests.
  */
 import type { EndpointSlice, Service } from "../../src/api/index.js";
-import {
-  externalChainName,
-  firewallChainName,
-  endpointChainName,
-  serviceLocalChainName,
-  servicePortChainName,
-} from "./hash.js";
+import { ChainPrefix, endpointChainName, portProtoHash } from "./hash.js";
 import { type Family, ipText, joinHostPort, parseCIDR, parseIP } from "./ip.js";
 
 export type Proto = "tcp" | "udp" | "sctp";
@@ -22,6 +16,8 @@ export interface ServicePortInfo {
   name: string;
   /** `ns/name`: the unit of change tracking. */
   serviceKey: string;
+  /** portKey(name, protocol): the key of this port's endpoints. */
+  key: string;
   portName: string;
   protocol: Proto;
   clusterIP: string;
@@ -107,7 +103,7 @@ function isExternallyAccessibleService(svc: Service): boolean {
 export function servicePortsFromServices(services: Iterable<Service>, family: Family): Map<string, ServicePortInfo> {
   const out = new Map<string, ServicePortInfo>();
   for (const svc of services) {
-    for (const sp of servicePortsOfService(svc, family)) out.set(portKey(sp.name, sp.protocol), sp);
+    for (const sp of servicePortsOfService(svc, family)) out.set(sp.key, sp);
   }
   return out;
 }
@@ -161,9 +157,12 @@ function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
     const portName = port.name ?? "";
     const name = portName ? `${serviceKey}:${portName}` : serviceKey;
     const protocol = protoOf(port.protocol);
+    // SVC/SVL/EXT/FW share one hash: compute it once.
+    const hash = portProtoHash(name, protocol);
     out.push({
       name,
       serviceKey,
+      key: portKey(name, protocol),
       portName,
       protocol,
       clusterIP,
@@ -177,10 +176,10 @@ function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
       stickyMaxAgeSeconds,
       externalPolicyLocal,
       internalPolicyLocal,
-      clusterChain: servicePortChainName(name, protocol),
-      localChain: serviceLocalChainName(name, protocol),
-      externalChain: externalChainName(name, protocol),
-      firewallChain: firewallChainName(name, protocol),
+      clusterChain: ChainPrefix.cluster + hash,
+      localChain: ChainPrefix.local + hash,
+      externalChain: ChainPrefix.external + hash,
+      firewallChain: ChainPrefix.firewall + hash,
     });
   }
   return out;
@@ -202,28 +201,46 @@ export function endpointsFromSlices(
   family: Family,
   nodeName: string,
 ): Map<string, EndpointInfo[]> {
-  const sets = new Map<string, Map<string, EndpointInfo>>();
-  const sorted = [...slices].sort((a, b) => {
-    const ka = `${a.metadata.namespace ?? ""}/${a.metadata.name ?? ""}`;
-    const kb = `${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
-  for (const slice of sorted) {
-    for (const [key, eps] of sliceEndpoints(slice, family, nodeName)) {
-      let set = sets.get(key);
-      if (!set) sets.set(key, (set = new Map()));
-      for (const e of eps) {
-        if (set.has(e.endpoint) && !e.isLocal) continue;
-        set.set(e.endpoint, e);
+  // Slices in ns/name order (the key computed once per slice, not per comparison).
+  const keyed: { k: string; s: EndpointSlice }[] = [];
+  for (const s of slices) keyed.push({ k: `${s.metadata.namespace ?? ""}/${s.metadata.name ?? ""}`, s });
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  // Each slice's lists come deduplicated and sorted (sliceEndpoints); a port fed by one slice — the common
+  // case — uses that list as is. Several slices: merge with the same rule (first copy stays, a local copy wins).
+  const single = new Map<string, EndpointInfo[]>();
+  let multi: Map<string, Map<string, EndpointInfo>> | null = null;
+  for (const { s } of keyed) {
+    for (const [key, eps] of sliceEndpoints(s, family, nodeName)) {
+      const set = multi?.get(key);
+      if (set) {
+        mergeInto(set, eps);
+        continue;
       }
+      const prev = single.get(key);
+      if (!prev) {
+        single.set(key, eps);
+        continue;
+      }
+      const m = new Map<string, EndpointInfo>();
+      mergeInto(m, prev);
+      mergeInto(m, eps);
+      (multi ??= new Map()).set(key, m);
     }
   }
-  const out = new Map<string, EndpointInfo[]>();
-  for (const [key, set] of sets) {
-    const list = [...set.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
-    out.set(key, list);
+  if (multi) for (const [key, set] of multi) single.set(key, [...set.values()].sort(byEndpoint));
+  return single;
+}
+
+function byEndpoint(a: EndpointInfo, b: EndpointInfo): number {
+  return a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0;
+}
+
+/** kube's dedup rule: an endpoint seen before is replaced only by a local copy. */
+function mergeInto(set: Map<string, EndpointInfo>, eps: EndpointInfo[]): void {
+  for (const e of eps) {
+    if (!e.isLocal && set.has(e.endpoint)) continue;
+    set.set(e.endpoint, e);
   }
-  return out;
 }
 
 const sliceCache = new WeakMap<
@@ -243,7 +260,7 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
       const portName = port.name ?? "";
       const name = portName ? `${serviceKey}:${portName}` : serviceKey;
       const protocol = protoOf(port.protocol);
-      const list: EndpointInfo[] = [];
+      let list: EndpointInfo[] = [];
       for (const ep of slice.endpoints ?? []) {
         if (!ep.addresses || ep.addresses.length === 0) continue;
         const p = ipText(ep.addresses[0]!);
@@ -261,11 +278,21 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
           chain: endpointChainName(name, protocol, endpoint),
         });
       }
+      if (!isSortedUnique(list)) {
+        const m = new Map<string, EndpointInfo>();
+        mergeInto(m, list);
+        list = [...m.values()].sort(byEndpoint);
+      }
       entries.push([portKey(name, protocol), list]);
     }
   }
   sliceCache.set(slice, { family, nodeName, entries });
   return entries;
+}
+
+function isSortedUnique(list: EndpointInfo[]): boolean {
+  for (let i = 1; i < list.length; i++) if (!(list[i - 1]!.endpoint < list[i]!.endpoint)) return false;
+  return true;
 }
 
 export interface CategorizedEndpoints {

@@ -30,7 +30,6 @@ import {
   categorizeEndpoints,
   endpointsFromSlices,
   externallyAccessible,
-  portKey,
   servicePortsFromServices,
   usesClusterEndpoints,
   usesLocalEndpoints,
@@ -146,45 +145,125 @@ export function computeProbability(n: number): string {
   return s;
 }
 
-/** Accumulates lines like kube-proxy's LineBuffers, and per-chain rule lists on the side. */
-/** One write of a service port's rendering, recorded for replay: [table (0 filter, 1 nat), chain?, chain, line]. */
-type Op = [0 | 1, boolean, string, string];
+/**
+ * One service port's share of the payload, built once and replayed while neither the port, its endpoints nor
+ * the global options change. Its lines are kept as one flat text per table (each line "\n"-terminated, ready
+ * to concatenate into the payload: a port's lines are contiguous within each table's section), and the
+ * per-chain rule lists hold substrings of those texts (V8 slices: no copy). Keeping lines as slices of one
+ * joined text instead of each template-literal line (a tree of cons strings) cuts a cold render's heap by more
+ * than half, and heap growth (GC) was most of its time.
+ */
+interface Fragment {
+  sig: string;
+  endpoints: EndpointInfo[];
+  filter: FrozenTable;
+  nat: FrozenTable;
+  noLocalInternal: number;
+  noLocalExternal: number;
+}
 
+interface FrozenTable {
+  text: string;
+  /** [chain, lines] in first-touch order (a chain is touched by its declaration or its first rule). */
+  rules: [string, readonly string[]][];
+  /** Chains this port declares, in declaration order (nat only: SVC/SVL/EXT/FW/SEP). */
+  owned: string[];
+  ruleCount: number;
+}
+
+/** Collects one table's lines of one service port. */
+class TableFragment {
+  private readonly lines: string[] = [];
+  private readonly lineChains: string[] = [];
+  private readonly order: string[] = [];
+  private readonly seen = new Set<string>();
+  readonly owned: string[] = [];
+  private touch(chain: string): void {
+    if (!this.seen.has(chain)) {
+      this.seen.add(chain);
+      this.order.push(chain);
+    }
+  }
+  /** Writes `-A chain rest`. */
+  line(chain: string, rest: string): void {
+    this.touch(chain);
+    this.lines.push(`-A ${chain} ${rest}`);
+    this.lineChains.push(chain);
+  }
+  /** Declares a chain of this port. */
+  own(chain: string): void {
+    this.touch(chain);
+    this.owned.push(chain);
+  }
+  /** Joins the lines into one flat text and regroups them per chain as slices of it. */
+  freeze(): FrozenTable {
+    const { lines, lineChains, owned } = this;
+    const n = lines.length;
+    if (n === 0 && owned.length === 0) return EMPTY_TABLE;
+    const byChain = new Map<string, string[]>();
+    for (const c of this.order) byChain.set(c, []);
+    let text = "";
+    if (n > 0) {
+      lines.push(""); // the trailing "\n" from join itself: appending it would make a cons string again
+      text = lines.join("\n");
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const len = lines[i]!.length;
+        byChain.get(lineChains[i]!)!.push(text.slice(off, off + len));
+        off += len + 1;
+      }
+    }
+    const rules: [string, readonly string[]][] = [];
+    for (const [c, l] of byChain) rules.push([c, Object.freeze(l)]);
+    return { text, rules, owned, ruleCount: n };
+  }
+}
+
+const EMPTY_TABLE: FrozenTable = { text: "", rules: [], owned: [], ruleCount: 0 };
+const EMPTY: EndpointInfo[] = [];
+
+/** Accumulates one table: chains in declaration order, rule lines per chain, payload text parts in order. */
 class TableWriter {
-  /** When set, every chain/rule write is also recorded here (per-service-port fragment cache). */
-  rec: Op[] | null = null;
-  constructor(private readonly id: 0 | 1) {}
-  readonly chainLines: string[] = [];
-  readonly ruleLines: string[] = [];
   readonly chains: string[] = [];
   readonly rules = new Map<string, string[]>();
+  /** Payload rule text, in emission order (single lines and whole fragments). */
+  readonly parts: string[] = [];
+  /** Extra `:CHAIN` declarations (stale chains deleted with -X). */
+  readonly extraChains: string[] = [];
   ruleCount = 0;
   chain(name: string): void {
-    this.rec?.push([this.id, true, name, ""]);
-    this.chainLines.push(`:${name} - [0:0]`);
     this.chains.push(name);
     if (!this.rules.has(name)) this.rules.set(name, []);
   }
-  /** Writes `-A chain args…`. */
-  rule(chain: string, ...args: string[]): void {
-    const line = args.length ? `-A ${chain} ${args.join(" ")}` : `-A ${chain}`;
-    this.push(chain, line);
-  }
-  /** Appends a complete rule line to a chain. */
-  push(chain: string, line: string): void {
-    this.rec?.push([this.id, false, chain, line]);
-    this.ruleLines.push(line);
+  /** Writes `-A chain rest`. */
+  line(chain: string, rest: string): void {
+    const line = `-A ${chain} ${rest}`;
+    this.parts.push(`${line}\n`);
     let list = this.rules.get(chain);
     if (!list) this.rules.set(chain, (list = []));
+    else if (Object.isFrozen(list)) this.rules.set(chain, (list = [...list]));
     list.push(line);
     this.ruleCount++;
   }
-  /** Writes `-A chain rest` from a preformatted argument string (the hot path: no temporary arrays). */
-  line(chain: string, rest: string): void {
-    this.push(chain, `-A ${chain} ${rest}`);
-  }
   raw(line: string): void {
-    this.ruleLines.push(line);
+    this.parts.push(`${line}\n`);
+  }
+  /** Appends a service port's fragment: its text, its own chains (rule lists shared, frozen), its shared-chain rules. */
+  add(f: FrozenTable): void {
+    if (f.text) this.parts.push(f.text);
+    for (const c of f.owned) this.chains.push(c);
+    for (const [c, lines] of f.rules) {
+      const list = this.rules.get(c);
+      if (!list) this.rules.set(c, lines as string[]);
+      else if (Object.isFrozen(list)) this.rules.set(c, [...list, ...lines]);
+      else for (const l of lines) list.push(l);
+    }
+    this.ruleCount += f.ruleCount;
+  }
+  text(): string {
+    const decl = [...this.chains, ...this.extraChains];
+    const head = decl.length ? `:${decl.join(" - [0:0]\n:")} - [0:0]\n` : "";
+    return head + this.parts.join("");
   }
 }
 
@@ -200,8 +279,6 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
 
   // Local traffic detector (NewDetectLocalByCIDR); absent → not implemented.
   const clusterCIDR = (opts.clusterCIDRs ?? []).map((c) => parseCIDR(c)).find((c) => c && c.family === family);
-  const ifLocal = clusterCIDR ? ["-s", clusterCIDR.text] : null;
-  const ifNotLocal = clusterCIDR ? ["!", "-s", clusterCIDR.text] : null;
 
   // --nodeport-addresses (proxyutil.NodePortAddresses).
   const npa = nodePortAddresses(opts.nodePortAddresses ?? [], family, nodeIP?.text ?? null);
@@ -212,366 +289,91 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   );
   const endpointsMap = endpointsFromSlices(input.endpointSlices, family, input.node.name);
 
-  const filter = new TableWriter(0);
-  const nat = new TableWriter(1);
+  const filter = new TableWriter();
+  const nat = new TableWriter();
   for (const c of [Chains.services, Chains.externalServices, Chains.forward, Chains.nodePorts, Chains.proxyFirewall])
     filter.chain(c);
   for (const c of [Chains.services, Chains.nodePorts, Chains.postrouting, Chains.markMasq]) nat.chain(c);
 
-  nat.rule(Chains.postrouting, "-m", "mark", "!", "--mark", `${mark}/${mark}`, "-j", "RETURN");
-  nat.rule(Chains.postrouting, "-j", "MARK", "--xor-mark", mark);
-  const masq = ["-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`, "-j", "MASQUERADE"];
-  if (opts.randomFully) masq.push("--random-fully");
-  nat.rule(Chains.postrouting, ...masq);
-  nat.rule(Chains.markMasq, "-j", "MARK", "--or-mark", mark);
+  nat.line(Chains.postrouting, `-m mark ! --mark ${mark}/${mark} -j RETURN`);
+  nat.line(Chains.postrouting, `-j MARK --xor-mark ${mark}`);
+  nat.line(
+    Chains.postrouting,
+    `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${opts.randomFully ? " --random-fully" : ""}`,
+  );
+  nat.line(Chains.markMasq, `-j MARK --or-mark ${mark}`);
 
   if (!isIPv6 && localhostNodePorts) {
     filter.chain(Chains.kubeletFirewall);
-    filter.rule(
+    filter.line(
       Chains.kubeletFirewall,
-      ...["-m", "comment", "--comment", `"block incoming localnet connections"`],
-      ...["-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8"],
-      ...["-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"],
+      `-m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
     );
   }
 
-  const activeNatChains = new Set<string>();
-  const serviceChains = new Map<string, string[]>();
   let totalEndpoints = 0;
-  for (const sp of svcPorts) totalEndpoints += endpointsMap.get(portKey(sp.name, sp.protocol))?.length ?? 0;
+  for (const sp of svcPorts) totalEndpoints += endpointsMap.get(sp.key)?.length ?? 0;
   const largeClusterMode = totalEndpoints > (opts.largeClusterEndpointsThreshold ?? 1000);
 
   let noLocalInternal = 0;
   let noLocalExternal = 0;
 
+  const g: PortGlobals = {
+    isIPv6,
+    masqueradeAll: opts.masqueradeAll ?? false,
+    clusterCIDR: clusterCIDR?.text ?? null,
+    localhostNodePorts,
+    nfacctLocalhost: nfacct.localhostNodePortsAccepted ?? false,
+    nodeIP,
+    largeClusterMode,
+  };
   // Everything besides the service port and its endpoints that shapes a service port's rules.
   const sig = [
     family,
     mark,
-    opts.masqueradeAll ? 1 : 0,
-    clusterCIDR?.text ?? "",
+    g.masqueradeAll ? 1 : 0,
+    g.clusterCIDR ?? "",
     localhostNodePorts ? 1 : 0,
-    nfacct.localhostNodePortsAccepted ? 1 : 0,
+    g.nfacctLocalhost ? 1 : 0,
     nodeIP?.text ?? "",
     largeClusterMode ? 1 : 0,
   ].join("|");
 
+  const used: [ServicePortInfo, Fragment][] = [];
   for (const sp of svcPorts) {
-    const hit = fragmentCache.get(sp);
-    const epsNow = endpointsMap.get(portKey(sp.name, sp.protocol)) ?? [];
-    if (hit && hit.sig === sig && sameRefs(hit.endpoints, epsNow)) {
-      const owned: string[] = [];
-      for (const [t, isChain, chain, line] of hit.ops) {
-        const w = t === 0 ? filter : nat;
-        if (isChain) {
-          w.chain(chain);
-          if (t === 1) {
-            activeNatChains.add(chain);
-            owned.push(chain);
-          }
-        } else w.push(chain, line);
-      }
-      noLocalInternal += hit.noLocalInternal;
-      noLocalExternal += hit.noLocalExternal;
-      if (owned.length) {
-        const list = serviceChains.get(sp.serviceKey);
-        if (list) list.push(...owned);
-        else serviceChains.set(sp.serviceKey, owned);
-      }
-      continue;
+    const eps = endpointsMap.get(sp.key) ?? EMPTY;
+    let frag = fragmentCache.get(sp);
+    if (!frag || frag.sig !== sig || !sameRefs(frag.endpoints, eps)) {
+      frag = renderServicePort(sp, eps, g, sig);
+      fragmentCache.set(sp, frag);
     }
-    const ops: Op[] = [];
-    filter.rec = nat.rec = ops;
-    const noLocalBefore = [noLocalInternal, noLocalExternal] as const;
-    const p = sp.protocol;
-    const S = sp.name;
-    const port = String(sp.port);
-    const allEndpoints = endpointsMap.get(portKey(sp.name, sp.protocol)) ?? [];
-    const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = categorizeEndpoints(
-      allEndpoints,
-      sp,
-    );
-    const hasEndpoints = hasAnyEndpoints;
-    const owned: string[] = [];
-    const ownChain = (c: string) => {
-      nat.chain(c);
-      activeNatChains.add(c);
-      owned.push(c);
-    };
-
-    const clusterPolicyChain = sp.clusterChain;
-    const usesClusterPolicyChain = clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
-    const localPolicyChain = sp.localChain;
-    const usesLocalPolicyChain = localEndpoints.length > 0 && usesLocalEndpoints(sp);
-
-    let internalPolicyChain = clusterPolicyChain;
-    let hasInternalEndpoints = hasEndpoints;
-    if (sp.internalPolicyLocal) {
-      internalPolicyChain = localPolicyChain;
-      if (localEndpoints.length === 0) hasInternalEndpoints = false;
-    }
-    let externalPolicyChain = clusterPolicyChain;
-    let hasExternalEndpoints = hasEndpoints;
-    if (sp.externalPolicyLocal) {
-      externalPolicyChain = localPolicyChain;
-      if (localEndpoints.length === 0) hasExternalEndpoints = false;
-    }
-    const externalTrafficChain = sp.externalChain;
-    const usesExternalTrafficChain = hasEndpoints && externallyAccessible(sp);
-    const fwChain = sp.firewallChain;
-    const usesFWChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-    const loadBalancerTrafficChain = usesFWChain ? fwChain : externalTrafficChain;
-
-    let internalFilterTarget = "";
-    let internalFilterComment = "";
-    let externalFilterTarget = "";
-    let externalFilterComment = "";
-    if (!hasEndpoints) {
-      internalFilterTarget = externalFilterTarget = "REJECT";
-      internalFilterComment = externalFilterComment = `"${S} has no endpoints"`;
-    } else {
-      if (!hasInternalEndpoints) {
-        internalFilterTarget = "DROP";
-        internalFilterComment = `"${S} has no local endpoints"`;
-        noLocalInternal++;
-      }
-      if (!hasExternalEndpoints) {
-        externalFilterTarget = "DROP";
-        externalFilterComment = `"${S} has no local endpoints"`;
-        noLocalExternal++;
-      }
-    }
-
-    // ClusterIP capture.
-    if (hasInternalEndpoints) {
-      nat.line(
-        Chains.services,
-        `-m comment --comment "${S} cluster IP" -m ${p} -p ${p} -d ${sp.clusterIP} --dport ${port} -j ${internalPolicyChain}`,
-      );
-    } else {
-      filter.rule(
-        Chains.services,
-        ...["-m", "comment", "--comment", internalFilterComment, "-m", p, "-p", p],
-        ...["-d", sp.clusterIP, "--dport", port, "-j", internalFilterTarget],
-      );
-    }
-
-    // externalIPs.
-    for (const extIP of sp.externalIPs) {
-      if (hasEndpoints) {
-        nat.rule(
-          Chains.services,
-          ...["-m", "comment", "--comment", `"${S} external IP"`, "-m", p, "-p", p],
-          ...["-d", extIP, "--dport", port, "-j", externalTrafficChain],
-        );
-      }
-      if (!hasExternalEndpoints) {
-        filter.rule(
-          Chains.externalServices,
-          ...["-m", "comment", "--comment", externalFilterComment, "-m", p, "-p", p],
-          ...["-d", extIP, "--dport", port, "-j", externalFilterTarget],
-        );
-      }
-    }
-
-    // LoadBalancer ingress.
-    for (const lbip of sp.loadBalancerVIPs) {
-      if (hasEndpoints) {
-        nat.rule(
-          Chains.services,
-          ...["-m", "comment", "--comment", `"${S} loadbalancer IP"`, "-m", p, "-p", p],
-          ...["-d", lbip, "--dport", port, "-j", loadBalancerTrafficChain],
-        );
-      }
-      if (usesFWChain) {
-        filter.rule(
-          Chains.proxyFirewall,
-          ...["-m", "comment", "--comment", `"${S} traffic not accepted by ${fwChain}"`, "-m", p, "-p", p],
-          ...["-d", lbip, "--dport", port, "-j", "DROP"],
-        );
-      }
-    }
-    if (!hasExternalEndpoints) {
-      for (const lbip of sp.loadBalancerVIPs) {
-        filter.rule(
-          Chains.externalServices,
-          ...["-m", "comment", "--comment", externalFilterComment, "-m", p, "-p", p],
-          ...["-d", lbip, "--dport", port, "-j", externalFilterTarget],
-        );
-      }
-    }
-
-    // NodePort.
-    if (sp.nodePort !== 0) {
-      const np = String(sp.nodePort);
-      if (hasEndpoints) {
-        if (localhostNodePorts && !isIPv6 && nfacct.localhostNodePortsAccepted) {
-          nat.rule(
-            Chains.nodePorts,
-            ...["-m", "comment", "--comment", S, "-m", p, "-p", p, "-d", "127.0.0.0/8", "--dport", np],
-            ...["-m", "nfacct", "--nfacct-name", NfacctCounters.localhostNodePortsAccepted, "-j", externalTrafficChain],
-          );
-        }
-        nat.rule(
-          Chains.nodePorts,
-          "-m",
-          "comment",
-          "--comment",
-          S,
-          "-m",
-          p,
-          "-p",
-          p,
-          "--dport",
-          np,
-          "-j",
-          externalTrafficChain,
-        );
-      }
-      if (!hasExternalEndpoints) {
-        filter.rule(
-          Chains.externalServices,
-          ...["-m", "comment", "--comment", externalFilterComment, "-m", "addrtype", "--dst-type", "LOCAL"],
-          ...["-m", p, "-p", p, "--dport", np, "-j", externalFilterTarget],
-        );
-      }
-    }
-
-    // HealthCheckNodePort.
-    if (sp.healthCheckNodePort !== 0) {
-      filter.rule(
-        Chains.nodePorts,
-        ...["-m", "comment", "--comment", `"${S} health check node port"`, "-m", "tcp", "-p", "tcp"],
-        ...["--dport", String(sp.healthCheckNodePort), "-j", "ACCEPT"],
-      );
-    }
-
-    // Internal traffic: masquerade off-cluster sources.
-    if (hasInternalEndpoints) {
-      const args = [
-        "-m",
-        "comment",
-        "--comment",
-        `"${S} cluster IP"`,
-        "-m",
-        p,
-        "-p",
-        p,
-        "-d",
-        sp.clusterIP,
-        "--dport",
-        port,
-      ];
-      if (opts.masqueradeAll) nat.rule(internalPolicyChain, ...args, "-j", Chains.markMasq);
-      else if (ifNotLocal) nat.rule(internalPolicyChain, ...args, ...ifNotLocal, "-j", Chains.markMasq);
-    }
-
-    // External traffic chain.
-    if (usesExternalTrafficChain) {
-      ownChain(externalTrafficChain);
-      if (!sp.externalPolicyLocal) {
-        nat.rule(
-          externalTrafficChain,
-          ...[
-            "-m",
-            "comment",
-            "--comment",
-            `"masquerade traffic for ${S} external destinations"`,
-            "-j",
-            Chains.markMasq,
-          ],
-        );
-      } else {
-        if (ifLocal) {
-          nat.rule(
-            externalTrafficChain,
-            ...["-m", "comment", "--comment", `"pod traffic for ${S} external destinations"`, ...ifLocal],
-            ...["-j", clusterPolicyChain],
-          );
-        }
-        nat.rule(
-          externalTrafficChain,
-          ...["-m", "comment", "--comment", `"masquerade LOCAL traffic for ${S} external destinations"`],
-          ...["-m", "addrtype", "--src-type", "LOCAL", "-j", Chains.markMasq],
-        );
-        nat.rule(
-          externalTrafficChain,
-          ...["-m", "comment", "--comment", `"route LOCAL traffic for ${S} external destinations"`],
-          ...["-m", "addrtype", "--src-type", "LOCAL", "-j", clusterPolicyChain],
-        );
-      }
-      if (hasExternalEndpoints) nat.rule(externalTrafficChain, "-j", externalPolicyChain);
-    }
-
-    // Firewall chain (loadBalancerSourceRanges).
-    if (usesFWChain) {
-      ownChain(fwChain);
-      const args = ["-m", "comment", "--comment", `"${S} loadbalancer IP"`];
-      let allowFromNode = false;
-      for (const cidr of sp.loadBalancerSourceRanges) {
-        nat.rule(fwChain, ...args, "-s", cidr, "-j", externalTrafficChain);
-        const c = parseCIDR(cidr);
-        if (c && nodeIP && cidrContains(c, nodeIP)) allowFromNode = true;
-      }
-      if (allowFromNode) {
-        for (const lbip of sp.loadBalancerVIPs) nat.rule(fwChain, ...args, "-s", lbip, "-j", externalTrafficChain);
-      }
-      nat.rule(fwChain, "-m", "comment", "--comment", `"other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`);
-    }
-
-    if (usesClusterPolicyChain) {
-      ownChain(clusterPolicyChain);
-      writeServiceToEndpointRules(nat, sp, clusterPolicyChain, clusterEndpoints, largeClusterMode);
-    }
-    if (usesLocalPolicyChain) {
-      ownChain(localPolicyChain);
-      writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, largeClusterMode);
-    }
-
-    const sepComment = largeClusterMode ? "" : `-m comment --comment ${S} `;
-    const affinitySet = sp.sessionAffinityClientIP;
-    for (const ep of allReachableEndpoints) {
-      ownChain(ep.chain);
-      nat.line(ep.chain, `${sepComment}-s ${ep.ip} -j KUBE-MARK-MASQ`);
-      const recent = affinitySet ? `-m recent --name ${ep.chain} --set ` : "";
-      nat.line(ep.chain, `${sepComment}${recent}-m ${p} -p ${p} -j DNAT --to-destination ${ep.endpoint}`);
-    }
-
-    if (owned.length) {
-      const list = serviceChains.get(sp.serviceKey);
-      if (list) list.push(...owned);
-      else serviceChains.set(sp.serviceKey, owned);
-    }
-    filter.rec = nat.rec = null;
-    fragmentCache.set(sp, {
-      sig,
-      endpoints: epsNow,
-      ops,
-      noLocalInternal: noLocalInternal - noLocalBefore[0],
-      noLocalExternal: noLocalExternal - noLocalBefore[1],
-    });
+    used.push([sp, frag]);
+    filter.add(frag.filter);
+    nat.add(frag.nat);
+    noLocalInternal += frag.noLocalInternal;
+    noLocalExternal += frag.noLocalExternal;
   }
 
   // Stale chain deletion.
   const staleChains: string[] = [];
   if (opts.existingNatChains) {
     for (const c of opts.existingNatChains) {
-      if (!activeNatChains.has(c) && isServiceChainName(c)) staleChains.push(c);
+      if (!nat.rules.has(c) && isServiceChainName(c)) staleChains.push(c);
     }
     staleChains.sort();
     for (const c of staleChains) {
-      nat.chainLines.push(`:${c} - [0:0]`);
+      nat.extraChains.push(c);
       nat.raw(`-X ${c}`);
     }
   }
 
   // The jump to KUBE-NODEPORTS must be the last rule of nat KUBE-SERVICES.
-  const lastComment = `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`;
+  const lastComment = `-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"`;
   if (npa.matchAll) {
-    const dest = ["-m", "addrtype", "--dst-type", "LOCAL"];
-    if (isIPv6) dest.push("!", "-d", "::1/128");
-    else if (!localhostNodePorts) dest.push("!", "-d", "127.0.0.0/8");
-    nat.rule(Chains.services, "-m", "comment", "--comment", lastComment, ...dest, "-j", Chains.nodePorts);
+    let dest = "-m addrtype --dst-type LOCAL";
+    if (isIPv6) dest += " ! -d ::1/128";
+    else if (!localhostNodePorts) dest += " ! -d 127.0.0.0/8";
+    nat.line(Chains.services, `${lastComment} ${dest} -j ${Chains.nodePorts}`);
   } else {
     const local = (opts.localAddresses ?? [...input.node.ips, isIPv6 ? "::1" : "127.0.0.1"])
       .map((s) => parseIP(s))
@@ -581,46 +383,54 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     for (const ip of [...matched].sort()) {
       const isLoopback = isIPv6 ? ip === "::1" : ip.startsWith("127.");
       if (isLoopback && (isIPv6 || !localhostNodePorts)) continue;
-      nat.rule(Chains.services, "-m", "comment", "--comment", lastComment, "-d", ip, "-j", Chains.nodePorts);
+      nat.line(Chains.services, `${lastComment} -d ${ip} -j ${Chains.nodePorts}`);
     }
   }
 
   if (!opts.conntrackTCPLiberal) {
-    const r = ["-m", "conntrack", "--ctstate", "INVALID"];
-    if (nfacct.ctStateInvalidDropped) r.push("-m", "nfacct", "--nfacct-name", NfacctCounters.ctStateInvalidDropped);
-    r.push("-j", "DROP");
-    filter.rule(Chains.forward, ...r);
+    const acct = nfacct.ctStateInvalidDropped ? ` -m nfacct --nfacct-name ${NfacctCounters.ctStateInvalidDropped}` : "";
+    filter.line(Chains.forward, `-m conntrack --ctstate INVALID${acct} -j DROP`);
   }
-  filter.rule(
+  filter.line(
     Chains.forward,
-    ...["-m", "comment", "--comment", `"kubernetes forwarding rules"`],
-    ...["-m", "mark", "--mark", `${mark}/${mark}`, "-j", "ACCEPT"],
+    `-m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
   );
-  filter.rule(
+  filter.line(
     Chains.forward,
-    ...["-m", "comment", "--comment", `"kubernetes forwarding conntrack rule"`],
-    ...["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+    `-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
 
   // Built on first use: a partial sync never needs the whole text.
   let payload: string | undefined;
+  let serviceChains: Map<string, string[]> | undefined;
+  let activeNatChains: Set<string> | undefined;
   return {
     get payload() {
-      payload ??=
-        "*filter\n" +
-        joinLines(filter.chainLines) +
-        joinLines(filter.ruleLines) +
-        "COMMIT\n*nat\n" +
-        joinLines(nat.chainLines) +
-        joinLines(nat.ruleLines) +
-        "COMMIT\n";
+      payload ??= `*filter\n${filter.text()}COMMIT\n*nat\n${nat.text()}COMMIT\n`;
       return payload;
     },
     filter: { chains: filter.chains, rules: filter.rules },
     nat: { chains: nat.chains, rules: nat.rules },
     staleChains,
-    serviceChains,
-    activeNatChains,
+    get serviceChains() {
+      if (!serviceChains) {
+        serviceChains = new Map();
+        for (const [sp, f] of used) {
+          if (f.nat.owned.length === 0) continue;
+          const list = serviceChains.get(sp.serviceKey);
+          if (list) list.push(...f.nat.owned);
+          else serviceChains.set(sp.serviceKey, [...f.nat.owned]);
+        }
+      }
+      return serviceChains;
+    },
+    get activeNatChains() {
+      if (!activeNatChains) {
+        activeNatChains = new Set();
+        for (const [, f] of used) for (const c of f.nat.owned) activeNatChains.add(c);
+      }
+      return activeNatChains;
+    },
     servicePorts: svcPorts,
     endpoints: endpointsMap,
     stats: {
@@ -636,29 +446,249 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     masqueradeMark: mark,
   };
 }
+/** Render-wide settings a service port's rules depend on (all of them are in the fragment signature). */
+interface PortGlobals {
+  isIPv6: boolean;
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+  localhostNodePorts: boolean;
+  nfacctLocalhost: boolean;
+  nodeIP: ParsedIP | null;
+  largeClusterMode: boolean;
+}
 
 /**
- * Per service port (memoised per Service object, see model.ts): the writes its rendering made, replayed when
- * neither the port, its endpoints (memoised per EndpointSlice object) nor the global options changed. Keeps a
- * partial sync's render proportional to what changed plus one pass of string pushes.
+ * Fragments per service port (memoised per Service object, see model.ts), replayed when neither the port, its
+ * endpoints (memoised per EndpointSlice object) nor the global options changed. Keeps a re-render proportional
+ * to what changed plus one pass over the fragments.
  */
-const fragmentCache = new WeakMap<
-  ServicePortInfo,
-  { sig: string; endpoints: EndpointInfo[]; ops: Op[]; noLocalInternal: number; noLocalExternal: number }
->();
+const fragmentCache = new WeakMap<ServicePortInfo, Fragment>();
 
 function sameRefs<T>(a: T[], b: T[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-function joinLines(lines: string[]): string {
-  return lines.length ? `${lines.join("\n")}\n` : "";
+/** One service port's rules (the body of kube-proxy's per-service loop in syncProxyRules). */
+function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g: PortGlobals, sig: string): Fragment {
+  const filter = new TableFragment();
+  const nat = new TableFragment();
+  let noLocalInternal = 0;
+  let noLocalExternal = 0;
+  const p = sp.protocol;
+  const S = sp.name;
+  const port = sp.port;
+  const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints } = categorizeEndpoints(
+    allEndpoints,
+    sp,
+  );
+  const hasEndpoints = hasAnyEndpoints;
+
+  const clusterPolicyChain = sp.clusterChain;
+  const usesClusterPolicyChain = clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
+  const localPolicyChain = sp.localChain;
+  const usesLocalPolicyChain = localEndpoints.length > 0 && usesLocalEndpoints(sp);
+
+  let internalPolicyChain = clusterPolicyChain;
+  let hasInternalEndpoints = hasEndpoints;
+  if (sp.internalPolicyLocal) {
+    internalPolicyChain = localPolicyChain;
+    if (localEndpoints.length === 0) hasInternalEndpoints = false;
+  }
+  let externalPolicyChain = clusterPolicyChain;
+  let hasExternalEndpoints = hasEndpoints;
+  if (sp.externalPolicyLocal) {
+    externalPolicyChain = localPolicyChain;
+    if (localEndpoints.length === 0) hasExternalEndpoints = false;
+  }
+  const externalTrafficChain = sp.externalChain;
+  const usesExternalTrafficChain = hasEndpoints && externallyAccessible(sp);
+  const fwChain = sp.firewallChain;
+  const usesFWChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const loadBalancerTrafficChain = usesFWChain ? fwChain : externalTrafficChain;
+
+  let internalFilterTarget = "";
+  let internalFilterComment = "";
+  let externalFilterTarget = "";
+  let externalFilterComment = "";
+  if (!hasEndpoints) {
+    internalFilterTarget = externalFilterTarget = "REJECT";
+    internalFilterComment = externalFilterComment = `"${S} has no endpoints"`;
+  } else {
+    if (!hasInternalEndpoints) {
+      internalFilterTarget = "DROP";
+      internalFilterComment = `"${S} has no local endpoints"`;
+      noLocalInternal++;
+    }
+    if (!hasExternalEndpoints) {
+      externalFilterTarget = "DROP";
+      externalFilterComment = `"${S} has no local endpoints"`;
+      noLocalExternal++;
+    }
+  }
+  const mp = `-m ${p} -p ${p}`;
+
+  // ClusterIP capture.
+  const clusterMatch = `-m comment --comment "${S} cluster IP" ${mp} -d ${sp.clusterIP} --dport ${port}`;
+  if (hasInternalEndpoints) {
+    nat.line(Chains.services, `${clusterMatch} -j ${internalPolicyChain}`);
+  } else {
+    filter.line(
+      Chains.services,
+      `-m comment --comment ${internalFilterComment} ${mp} -d ${sp.clusterIP} --dport ${port} -j ${internalFilterTarget}`,
+    );
+  }
+
+  // externalIPs.
+  for (const extIP of sp.externalIPs) {
+    if (hasEndpoints) {
+      nat.line(
+        Chains.services,
+        `-m comment --comment "${S} external IP" ${mp} -d ${extIP} --dport ${port} -j ${externalTrafficChain}`,
+      );
+    }
+    if (!hasExternalEndpoints) {
+      filter.line(
+        Chains.externalServices,
+        `-m comment --comment ${externalFilterComment} ${mp} -d ${extIP} --dport ${port} -j ${externalFilterTarget}`,
+      );
+    }
+  }
+
+  // LoadBalancer ingress.
+  for (const lbip of sp.loadBalancerVIPs) {
+    if (hasEndpoints) {
+      nat.line(
+        Chains.services,
+        `-m comment --comment "${S} loadbalancer IP" ${mp} -d ${lbip} --dport ${port} -j ${loadBalancerTrafficChain}`,
+      );
+    }
+    if (usesFWChain) {
+      filter.line(
+        Chains.proxyFirewall,
+        `-m comment --comment "${S} traffic not accepted by ${fwChain}" ${mp} -d ${lbip} --dport ${port} -j DROP`,
+      );
+    }
+  }
+  if (!hasExternalEndpoints) {
+    for (const lbip of sp.loadBalancerVIPs) {
+      filter.line(
+        Chains.externalServices,
+        `-m comment --comment ${externalFilterComment} ${mp} -d ${lbip} --dport ${port} -j ${externalFilterTarget}`,
+      );
+    }
+  }
+
+  // NodePort.
+  if (sp.nodePort !== 0) {
+    const np = sp.nodePort;
+    if (hasEndpoints) {
+      if (g.localhostNodePorts && !g.isIPv6 && g.nfacctLocalhost) {
+        nat.line(
+          Chains.nodePorts,
+          `-m comment --comment ${S} ${mp} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name ${NfacctCounters.localhostNodePortsAccepted} -j ${externalTrafficChain}`,
+        );
+      }
+      nat.line(Chains.nodePorts, `-m comment --comment ${S} ${mp} --dport ${np} -j ${externalTrafficChain}`);
+    }
+    if (!hasExternalEndpoints) {
+      filter.line(
+        Chains.externalServices,
+        `-m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL ${mp} --dport ${np} -j ${externalFilterTarget}`,
+      );
+    }
+  }
+
+  // HealthCheckNodePort.
+  if (sp.healthCheckNodePort !== 0) {
+    filter.line(
+      Chains.nodePorts,
+      `-m comment --comment "${S} health check node port" -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
+    );
+  }
+
+  // Internal traffic: masquerade off-cluster sources.
+  if (hasInternalEndpoints) {
+    if (g.masqueradeAll) nat.line(internalPolicyChain, `${clusterMatch} -j ${Chains.markMasq}`);
+    else if (g.clusterCIDR)
+      nat.line(internalPolicyChain, `${clusterMatch} ! -s ${g.clusterCIDR} -j ${Chains.markMasq}`);
+  }
+
+  // External traffic chain.
+  if (usesExternalTrafficChain) {
+    nat.own(externalTrafficChain);
+    if (!sp.externalPolicyLocal) {
+      nat.line(
+        externalTrafficChain,
+        `-m comment --comment "masquerade traffic for ${S} external destinations" -j ${Chains.markMasq}`,
+      );
+    } else {
+      if (g.clusterCIDR) {
+        nat.line(
+          externalTrafficChain,
+          `-m comment --comment "pod traffic for ${S} external destinations" -s ${g.clusterCIDR} -j ${clusterPolicyChain}`,
+        );
+      }
+      nat.line(
+        externalTrafficChain,
+        `-m comment --comment "masquerade LOCAL traffic for ${S} external destinations" -m addrtype --src-type LOCAL -j ${Chains.markMasq}`,
+      );
+      nat.line(
+        externalTrafficChain,
+        `-m comment --comment "route LOCAL traffic for ${S} external destinations" -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
+      );
+    }
+    if (hasExternalEndpoints) nat.line(externalTrafficChain, `-j ${externalPolicyChain}`);
+  }
+
+  // Firewall chain (loadBalancerSourceRanges).
+  if (usesFWChain) {
+    nat.own(fwChain);
+    const c0 = `-m comment --comment "${S} loadbalancer IP"`;
+    let allowFromNode = false;
+    for (const cidr of sp.loadBalancerSourceRanges) {
+      nat.line(fwChain, `${c0} -s ${cidr} -j ${externalTrafficChain}`);
+      const c = parseCIDR(cidr);
+      if (c && g.nodeIP && cidrContains(c, g.nodeIP)) allowFromNode = true;
+    }
+    if (allowFromNode) {
+      for (const lbip of sp.loadBalancerVIPs) nat.line(fwChain, `${c0} -s ${lbip} -j ${externalTrafficChain}`);
+    }
+    nat.line(fwChain, `-m comment --comment "other traffic to ${S} will be dropped by KUBE-PROXY-FIREWALL"`);
+  }
+
+  if (usesClusterPolicyChain) {
+    nat.own(clusterPolicyChain);
+    writeServiceToEndpointRules(nat, sp, clusterPolicyChain, clusterEndpoints, g.largeClusterMode);
+  }
+  if (usesLocalPolicyChain) {
+    nat.own(localPolicyChain);
+    writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, g.largeClusterMode);
+  }
+
+  const sepComment = g.largeClusterMode ? "" : `-m comment --comment ${S} `;
+  const affinitySet = sp.sessionAffinityClientIP;
+  for (const ep of allReachableEndpoints) {
+    nat.own(ep.chain);
+    nat.line(ep.chain, `${sepComment}-s ${ep.ip} -j KUBE-MARK-MASQ`);
+    const recent = affinitySet ? `-m recent --name ${ep.chain} --set ` : "";
+    nat.line(ep.chain, `${sepComment}${recent}${mp} -j DNAT --to-destination ${ep.endpoint}`);
+  }
+
+  return {
+    sig,
+    endpoints: allEndpoints,
+    filter: filter.freeze(),
+    nat: nat.freeze(),
+    noLocalInternal,
+    noLocalExternal,
+  };
 }
 
 function writeServiceToEndpointRules(
-  nat: TableWriter,
+  nat: TableFragment,
   sp: ServicePortInfo,
   chain: string,
   endpoints: EndpointInfo[],

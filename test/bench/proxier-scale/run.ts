@@ -7,11 +7,11 @@
  */
 import { performance } from "node:perf_hooks";
 import { cpus, hostname } from "node:os";
-import type { EndpointSlice, Service } from "../../../src/api/index.js";
 import { IptablesRunner } from "../../../src/netlinux/iptables.js";
 import { addNetns, delNetns, runIn } from "../../../src/netlinux/netns.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
 import { render } from "../../../proxier/iptables/render.js";
+import { EPS, NODE, objects, slice } from "./objects.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -20,41 +20,6 @@ const arg = (name: string, def: string) => {
 };
 const sizes = arg("--sizes", "1000,10000").split(",").map(Number);
 const nftTimeoutS = Number(arg("--nft-timeout", "120"));
-const EPS = 10;
-const NODE = "bench-node";
-
-function objects(n: number): { services: Service[]; slices: EndpointSlice[] } {
-  const services: Service[] = [];
-  const slices: EndpointSlice[] = [];
-  for (let i = 0; i < n; i++) {
-    services.push({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: `svc-${i}`, namespace: `ns-${i % 50}` },
-      spec: { clusterIP: `10.96.${(i >> 8) & 255}.${i & 255}`, ports: [{ name: "http", port: 80, protocol: "TCP" }] },
-    });
-    slices.push(slice(i, 0));
-  }
-  return { services, slices };
-}
-
-function slice(i: number, gen: number): EndpointSlice {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: {
-      name: `svc-${i}-abc`,
-      namespace: `ns-${i % 50}`,
-      labels: { "kubernetes.io/service-name": `svc-${i}` },
-    },
-    addressType: "IPv4",
-    endpoints: Array.from({ length: EPS }, (_, j) => {
-      const k = i * EPS + j + gen;
-      return { addresses: [`10.${128 + ((k >> 16) & 63)}.${(k >> 8) & 255}.${k & 255}`], nodeName: `node-${k % 20}` };
-    }),
-    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-  };
-}
 
 const lines = (s: string) => s.split("\n").length - 1;
 const secs = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
