@@ -27,6 +27,10 @@ export interface IptablesDaemonOptions extends ProxyRuleFlags {
   minSyncPeriodMs?: number;
   syncPeriodMs?: number;
   fullSyncPeriodMs?: number;
+  /** Edit large chains in place on partial syncs (incremental.ts). Default true: the real iptables-restore takes -D/-I. */
+  incrementalEdits?: boolean;
+  /** Per-sync `programming trace` log lines; default: env PODWIRE_PROGRAMMING_TRACE=1. */
+  trace?: boolean;
   metricsBindAddress?: string;
   healthzBindAddress?: string;
   logger: Logger;
@@ -76,6 +80,8 @@ export async function startIptablesDaemon(opts: IptablesDaemonOptions): Promise<
     minSyncPeriodMs: opts.minSyncPeriodMs ?? 1_000,
     syncPeriodMs,
     fullSyncPeriodMs: opts.fullSyncPeriodMs ?? 3_600_000,
+    incrementalEdits: opts.incrementalEdits ?? true,
+    trace: opts.trace ?? process.env.PODWIRE_PROGRAMMING_TRACE === "1",
     metrics,
     health,
     logger: log,

@@ -14,11 +14,12 @@ import type { Conntrack } from "../../src/netlinux/conntrack.js";
 import { type Iptables, IptablesError, type Table } from "../../src/netlinux/iptables.js";
 import { type UdpState, staleConntrackEntries, udpStateOf } from "../conntrack/cleanup.js";
 import type { HealthState, ProxierMetrics } from "../metrics.js";
+import { type IncrementalPlan, planIncremental } from "./incremental.js";
 import { ensureJumpRules } from "./jumps.js";
 import { type AppliedState, type RestorePlan, appliedStateOf, planFull, planPartial } from "./partial.js";
 import { Chains, type RenderOptions, type RenderResult, render } from "./render.js";
 import { BoundedFrequencyRunner } from "./runner.js";
-import { ChangeTracker } from "./tracker.js";
+import { type ChangeTimes, ChangeTracker } from "./tracker.js";
 
 /** pino-compatible logger subset. */
 export interface Logger {
@@ -38,6 +39,13 @@ export interface IptablesProxierOptions {
   minSyncPeriodMs?: number;
   syncPeriodMs?: number;
   fullSyncPeriodMs?: number;
+  /**
+   * Partial syncs edit large chains already in the kernel in place (-D / positioned -I, incremental.ts) instead of
+   * rewriting them. Needs an iptables-restore that takes -D and -I (the real runner; not FakeIptables).
+   */
+  incrementalEdits?: boolean;
+  /** Log one `programming trace` line per sync: the services it programmed with their event times (debugging latency). */
+  trace?: boolean;
   metrics?: ProxierMetrics;
   health?: HealthState;
   logger?: Logger;
@@ -47,9 +55,11 @@ export interface IptablesProxierOptions {
 export interface SyncOutcome {
   full: boolean;
   ok: boolean;
-  plan?: RestorePlan;
+  plan?: RestorePlan | IncrementalPlan;
   error?: Error;
   durationMs: number;
+  /** Where the time went (ms): render, planning, iptables calls (save/jumps for full syncs, restore). */
+  phases?: { renderMs: number; planMs: number; iptablesMs: number };
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {}, debug() {} };
@@ -226,7 +236,11 @@ export class IptablesProxier {
       start - this.lastFullSync > this.fullSyncPeriodMs;
     const m = this.opts.metrics;
     let outcome: SyncOutcome;
-    const triggerTimes = [...t.triggerTimes];
+    let triggerTimes: number[] = [];
+    let traced: [string, ChangeTimes][] | undefined;
+    let iptMs = 0;
+    let renderMs = 0;
+    let planMs = 0;
     try {
       let existing: string[] | undefined;
       if (full) {
@@ -234,17 +248,37 @@ export class IptablesProxier {
         await ensureJumpRules(this.ipt, true);
         for (const table of CANARY_TABLES) await this.ipt.ensureChain(table, Chains.canary);
         existing = chainsOf(await this.ipt.save("nat"));
+        iptMs += this.now() - start;
       }
       // Changes recorded from here on belong to the next sync.
+      triggerTimes = [...t.triggerTimes];
+      if (this.opts.trace) traced = [...t.changedAt];
       t.clearChanges();
+      const t0 = this.now();
       const result = this.renderNow(existing);
-      const plan = full || !this.applied ? planFull(result) : planPartial(this.applied, result);
+      const t1 = this.now();
+      renderMs = t1 - t0;
+      let plan: RestorePlan | IncrementalPlan;
+      if (full || !this.applied) plan = planFull(result);
+      else {
+        plan = planPartial(this.applied, result);
+        if (this.opts.incrementalEdits) plan = planIncremental(this.applied, result, plan);
+      }
+      const t2 = this.now();
+      planMs = t2 - t1;
       if (!plan.empty) await this.ipt.restore(plan.payload);
+      iptMs += this.now() - t2;
       this.applied = appliedStateOf(result);
       this.lastRender = result;
       this.needFullSync = false;
       if (full) this.lastFullSync = start;
-      outcome = { full, ok: true, plan, durationMs: this.now() - start };
+      outcome = {
+        full,
+        ok: true,
+        plan,
+        durationMs: this.now() - start,
+        phases: { renderMs, planMs, iptablesMs: iptMs },
+      };
       m?.iptablesTotal.set({ table: "filter" }, result.stats.filterRules);
       m?.iptablesTotal.set({ table: "nat" }, result.stats.natRules);
       m?.iptablesLast.set({ table: "filter" }, full ? result.stats.filterRules : countTable(plan, "filter", result));
@@ -263,10 +297,27 @@ export class IptablesProxier {
           rulesWritten: plan.ruleLines,
           chainsWritten: plan.writtenChains.filter.length + plan.writtenChains.nat.length,
           chainsDeleted: plan.deletedChains.length,
+          chainsEdited: "editedChains" in plan ? plan.editedChains.length : 0,
           elapsedMs: this.now() - start,
+          renderMs,
+          planMs,
+          iptablesMs: iptMs,
         },
         "SyncProxyRules complete",
       );
+      if (traced?.length) {
+        // One line per sync: [service key, first Service event ms, first EndpointSlice event ms] (epoch ms) of the
+        // changes this sync programmed; start/done bracket the sync. Read by test/bench/e2e for its breakdown.
+        this.log.info(
+          {
+            start,
+            done: this.now(),
+            full,
+            services: traced.map(([k, e]) => [k, e.service ?? 0, e.slice ?? 0]),
+          },
+          "programming trace",
+        );
+      }
       await this.cleanConntrack(result);
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
@@ -279,6 +330,8 @@ export class IptablesProxier {
       );
       this.runner.retryAfter(Math.min(this.syncPeriodMs, 5_000));
       outcome = { full, ok: false, error: err, durationMs: this.now() - start };
+      // The changes were not programmed: the retry (a full sync) programs them; keep their trace times.
+      if (traced) for (const [k, e] of traced) t.changedAt.set(k, { ...e, ...t.changedAt.get(k) });
     }
     const secs = outcome.durationMs / 1000;
     m?.syncDuration.observe(secs);

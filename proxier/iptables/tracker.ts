@@ -12,16 +12,26 @@ function key(o: { metadata: { namespace?: string; name?: string } }): string {
   return `${o.metadata.namespace ?? "default"}/${o.metadata.name ?? ""}`;
 }
 
+/** When a service's first Service / EndpointSlice event since the last sync arrived (ms since epoch). */
+export interface ChangeTimes {
+  service?: number;
+  slice?: number;
+}
+
 export class ChangeTracker {
   readonly services = new Map<string, Service>();
   readonly slices = new Map<string, EndpointSlice>();
   node: Node | undefined;
   /** Services whose Service or EndpointSlices changed since the last clearChanges(). */
   readonly changed = new Set<string>();
+  /** First event times of the services in `changed` (for the proxier's programming trace). */
+  readonly changedAt = new Map<string, ChangeTimes>();
   /** Trigger times (ms since epoch) of endpoint changes not yet programmed. */
   readonly triggerTimes: number[] = [];
   /** Node labels changed: kube-proxy does a full sync then. */
   topologyChanged = false;
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** Records a Service add/update (`svc`) or delete (`svc` undefined). Returns true when a sync is needed. */
   serviceUpdate(old: Service | undefined, svc: Service | undefined): boolean {
@@ -29,6 +39,7 @@ export class ChangeTracker {
     if (svc) this.services.set(k, svc);
     else this.services.delete(k);
     this.changed.add(k);
+    this.stamp(k, "service");
     return true;
   }
 
@@ -39,6 +50,7 @@ export class ChangeTracker {
     const svc = sliceServiceKey(slice);
     if (!svc) return false;
     this.changed.add(svc);
+    this.stamp(svc, "slice");
     const t = slice.metadata.annotations?.[TRIGGER_ANNOTATION];
     if (t && !deleted) {
       const ms = Date.parse(t);
@@ -56,8 +68,15 @@ export class ChangeTracker {
     return true;
   }
 
+  private stamp(k: string, what: keyof ChangeTimes): void {
+    const e = this.changedAt.get(k);
+    if (!e) this.changedAt.set(k, { [what]: this.now() });
+    else e[what] ??= this.now();
+  }
+
   clearChanges(): void {
     this.changed.clear();
+    this.changedAt.clear();
     this.triggerTimes.length = 0;
     this.topologyChanged = false;
   }

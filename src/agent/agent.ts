@@ -36,6 +36,8 @@ export interface AgentOptions {
   podCIDR?: string;
   /** flannel-style subnet.env the overlay writes and podwire-cni reads (per node). */
   subnetFile: string;
+  /** iptables proxier --iptables-min-sync-period (a duration such as "100ms"); the proxy's default (1s) when unset. */
+  proxyMinSyncPeriod?: string;
 }
 
 export interface RunningAgent {
@@ -118,6 +120,7 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
           o.clusterCIDR,
           "--metrics-bind-address",
           "127.0.0.1:10249",
+          ...(o.proxyMinSyncPeriod ? ["--iptables-min-sync-period", o.proxyMinSyncPeriod] : []),
         ],
         log,
         sink,

@@ -28,6 +28,7 @@ interface AgentFlags {
   heartbeatSeconds: number;
   podCidr?: string;
   subnetFile: string;
+  iptablesMinSyncPeriod: string;
 }
 
 /** `podwire agent`: the node agent: kubelet + proxier + overlay (+ DNS) in one process tree, one log stream. */
@@ -59,6 +60,11 @@ export function registerAgent(program: Command): void {
       "/run/flannel/subnet.env",
     )
     .option("--heartbeat-seconds <n>", "node status update period", intArg(1, 300), 10)
+    .option(
+      "--iptables-min-sync-period <duration>",
+      "iptables proxier: minimum time between syncs, start to start (kube-proxy's default is 1s; short keeps service programming latency low)",
+      "100ms",
+    )
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
         throw new UsageError(`--proxy-mode must be iptables, userspace or none, got ${f.proxyMode}`);
@@ -66,6 +72,8 @@ export function registerAgent(program: Command): void {
       const nodeName = f.nodeName ?? hostname();
       const nodeIP = f.nodeIp ?? defaultNodeIP();
       if (!nodeIP) throw new UsageError("no global IPv4 address found; pass --node-ip");
+      if (!/^\d+(\.\d+)?(ms|s|m|h)?$/.test(f.iptablesMinSyncPeriod))
+        throw new UsageError(`invalid --iptables-min-sync-period: ${f.iptablesMinSyncPeriod} (e.g. 100ms, 1s)`);
       const log = pino({ base: { node: nodeName } }, pino.destination(2));
       const sink = (line: string) => process.stderr.write(`${line}\n`);
       const agent = await startAgent(
@@ -90,6 +98,7 @@ export function registerAgent(program: Command): void {
           heartbeatMs: f.heartbeatSeconds * 1000,
           ...(f.podCidr ? { podCIDR: f.podCidr } : {}),
           subnetFile: f.subnetFile,
+          proxyMinSyncPeriod: f.iptablesMinSyncPeriod,
         },
         log,
         sink,
