@@ -1,12 +1,17 @@
 /**
  * What the apiserver uses to reach kubelets (`pods/log`, `pods/exec`): the kubelet listens on the pod's hostIP
- * (the node's InternalIP), port 10250 by default (Node.status.daemonEndpoints.kubeletEndpoint.Port), plain HTTP.
+ * (the node's InternalIP), port 10250 by default (Node.status.daemonEndpoints.kubeletEndpoint.Port), HTTPS.
+ * Like kube-apiserver without --kubelet-certificate-authority, the kubelet's certificate is not verified unless
+ * a CA is configured (`configureKubeletClient({ ca })`, e.g. the cluster CA when the kubelets' serving certs come
+ * from it).
  *   podLogs: kubeletPodLogs                                   (matches src/apiserver/http.ts PodLogProvider)
  *   server.on("upgrade") for …/pods/{name}/exec → proxyExecUpgrade(pod, container, query, req, socket, head)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { request } from "node:http";
-import { connect } from "node:net";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
 
 interface PodLike {
@@ -15,6 +20,24 @@ interface PodLike {
 }
 
 export const KUBELET_PORT = 10250;
+
+export interface KubeletClientConfig {
+  /** "https" (default, as kubelets serve) or "http" (kubelets started with servingTls "none"). */
+  scheme: "https" | "http";
+  /** PEM CA that must have signed the kubelets' serving certificates; unset = not verified (apiserver default). */
+  ca?: string;
+}
+
+let client: KubeletClientConfig = { scheme: "https" };
+
+/** Sets how the apiserver side talks to kubelets (process-wide, like kube-apiserver's --kubelet-* flags). */
+export function configureKubeletClient(c: Partial<KubeletClientConfig>): void {
+  client = { ...client, ...c };
+}
+
+function tlsOptions() {
+  return client.ca ? { ca: client.ca, rejectUnauthorized: true } : { rejectUnauthorized: false };
+}
 
 function kubeletPath(kind: "containerLogs" | "exec", pod: PodLike, container: string, query: URLSearchParams): string {
   const ns = encodeURIComponent(pod.metadata.namespace ?? "default");
@@ -39,7 +62,8 @@ export function kubeletPodLogs(
       resolve();
       return;
     }
-    const req = request({ host, port, path: kubeletPath("containerLogs", pod, container, query) }, (kres) => {
+    const path = kubeletPath("containerLogs", pod, container, query);
+    const onResponse = (kres: IncomingMessage) => {
       res.writeHead(kres.statusCode ?? 502, { "content-type": kres.headers["content-type"] ?? "text/plain" });
       res.flushHeaders();
       kres.pipe(res);
@@ -48,7 +72,11 @@ export function kubeletPodLogs(
         kres.destroy();
         resolve();
       });
-    });
+    };
+    const req =
+      client.scheme === "https"
+        ? httpsRequest({ host, port, path, ...tlsOptions() }, onResponse)
+        : httpRequest({ host, port, path }, onResponse);
     req.on("error", (e) => {
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`kubelet ${host}:${port} unreachable: ${e.message}`);
@@ -76,7 +104,7 @@ export function proxyExecUpgrade(
     socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
     return;
   }
-  const up = connect({ host, port }, () => {
+  const onConnect = () => {
     const lines = [`GET ${kubeletPath("exec", pod, container, query)} HTTP/1.1`, `host: ${host}:${port}`];
     for (const [k, v] of Object.entries(req.headers)) {
       const key = k.toLowerCase();
@@ -87,7 +115,11 @@ export function proxyExecUpgrade(
     if (head.length) up.write(head);
     up.pipe(socket);
     socket.pipe(up);
-  });
+  };
+  const up: Socket =
+    client.scheme === "https"
+      ? tlsConnect({ host, port, ...tlsOptions() }, onConnect)
+      : netConnect({ host, port }, onConnect);
   up.on("error", () => socket.destroy());
   socket.on("error", () => up.destroy());
 }

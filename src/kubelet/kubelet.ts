@@ -16,7 +16,8 @@ import { hostFacts, nodeObject, nodeStatus } from "./node.js";
 import { buildPodStatus } from "./podstatus.js";
 import { type Logger, PodWorker } from "./podworker.js";
 import type { PodRuntime } from "./runtime.js";
-import { startKubeletServer } from "./server.js";
+import { ensureKubeletServingCert } from "./pki.js";
+import { type KubeletServerTls, startKubeletServer } from "./server.js";
 import { spawnInProcess } from "../netlinux/netns.js";
 
 export interface KubeletOptions {
@@ -27,8 +28,16 @@ export interface KubeletOptions {
   netnsPrefix: string;
   clusterDNS: string[];
   clusterDomain: string;
-  /** Kubelet HTTP server port (0 = ephemeral, -1 = none). */
+  /** Kubelet API server port (0 = ephemeral, -1 = none). */
   port: number;
+  /**
+   * How the kubelet API is served: HTTPS with these PEM files (like --tls-cert-file/--tls-private-key-file; the
+   * sandbox issues them from the cluster CA, src/kubelet/pki.ts), HTTPS with a self-signed certificate kept in
+   * `<rootDir>/pki` when absent (what the kubelet does), or plain HTTP when `servingTls` is "none".
+   */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  servingTls?: "https" | "none";
   heartbeatMs: number;
   backoff?: BackoffPolicy;
   sandboxRetryMs?: number;
@@ -70,8 +79,12 @@ export class Kubelet {
   async start(): Promise<void> {
     await this.gc();
     if (this.opts.port >= 0) {
-      this.server = await startKubeletServer(this.httpBackend(), this.opts.nodeIP, this.opts.port);
-      this.log.info({ addr: `${this.opts.nodeIP}:${this.port}` }, "kubelet server listening");
+      const tls = this.servingCert();
+      this.server = await startKubeletServer(this.httpBackend(), this.opts.nodeIP, this.opts.port, tls);
+      this.log.info(
+        { addr: `${this.opts.nodeIP}:${this.port}`, scheme: tls ? "https" : "http", cert: this.certSource },
+        "kubelet server listening",
+      );
     }
     await this.registerNode();
     this.heartbeat = setInterval(() => void this.postNodeStatus(), this.opts.heartbeatMs);
@@ -84,6 +97,26 @@ export class Kubelet {
       onUpdate: (_o, p) => this.syncPod(p),
       onDelete: (p) => this.podGone(p),
     });
+  }
+
+  private certSource = "";
+
+  private servingCert(): KubeletServerTls | undefined {
+    if (this.opts.servingTls === "none") return undefined;
+    if (this.opts.tlsCertFile && this.opts.tlsPrivateKeyFile) {
+      this.certSource = this.opts.tlsCertFile;
+      return {
+        cert: readFileSync(this.opts.tlsCertFile, "utf8"),
+        key: readFileSync(this.opts.tlsPrivateKeyFile, "utf8"),
+      };
+    }
+    const c = ensureKubeletServingCert({
+      dir: join(this.opts.rootDir, "pki"),
+      nodeName: this.opts.nodeName,
+      ips: [this.opts.nodeIP],
+    });
+    this.certSource = `self-signed ${c.certPath}`;
+    return c;
   }
 
   /** Start-up GC: pod namespaces and network state left by an earlier run are removed (pods are recreated). */

@@ -8,11 +8,13 @@
  *       subprotocols v5.channel.k8s.io / v4.channel.k8s.io / channel.k8s.io, as kubectl speaks them)
  *   POST /exec/{ns}/{pod}/{container}?command=…      plain fallback: runs to completion, answers stdout+stderr,
  *       exit code in the X-Exit-Code header.
- * Plain HTTP (no TLS): the sandbox's apiserver reaches it over the node underlay only.
+ * HTTPS by default, as the kubelet serves 10250 (a serving certificate from src/kubelet/pki.ts: cluster-CA-signed
+ * or self-signed); plain HTTP only when no certificate is given (tests that ask for it).
  */
 import type { ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, statSync, watch } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 
@@ -122,7 +124,18 @@ function execSession(ws: WebSocket, child: ChildProcess, v5: boolean): void {
   });
 }
 
-export function startKubeletServer(backend: KubeletHttpBackend, host: string, port: number): Promise<Server> {
+/** PEM serving certificate and key; absent = plain HTTP. */
+export interface KubeletServerTls {
+  cert: string;
+  key: string;
+}
+
+export function startKubeletServer(
+  backend: KubeletHttpBackend,
+  host: string,
+  port: number,
+  tls?: KubeletServerTls,
+): Promise<Server> {
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
@@ -138,7 +151,7 @@ export function startKubeletServer(backend: KubeletHttpBackend, host: string, po
       tty: ["1", "true"].includes(url.searchParams.get("tty") ?? ""),
     };
   };
-  const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://kubelet");
     if (url.pathname === "/healthz") return send(res, 200, "ok");
     if (url.pathname === "/pods") return send(res, 200, JSON.stringify(backend.podList()), "application/json");
@@ -172,7 +185,8 @@ export function startKubeletServer(backend: KubeletHttpBackend, host: string, po
       return;
     }
     send(res, 404, "not found");
-  });
+  };
+  const srv: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
   srv.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? "/", "http://kubelet");
     const ex = parseExec(url);

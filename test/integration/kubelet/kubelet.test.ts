@@ -6,8 +6,12 @@
  * deletion.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { randomBytes, X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +19,9 @@ import { WebSocket } from "ws";
 import type { ConfigMap, ContainerStatus, Node, Pod, Secret, Service } from "../../../src/api/core.js";
 import { ApiSource } from "../../../src/client/informer.js";
 import { FakeClient } from "../../../src/client/fake.js";
+import { configureKubeletClient, kubeletPodLogs, proxyExecUpgrade } from "../../../src/kubelet/apiproxy.js";
 import { Kubelet } from "../../../src/kubelet/kubelet.js";
+import { ensureKubeletServingCert } from "../../../src/kubelet/pki.js";
 import { LoopbackOnlyNetwork } from "../../../src/kubelet/network.js";
 import type { Logger } from "../../../src/kubelet/podworker.js";
 import { ProcessRuntime } from "../../../src/kubelet/runtime.js";
@@ -42,6 +48,27 @@ async function until<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
+/** A throwaway cluster CA (what `podwire server` keeps in DATA/pki). */
+function makeCA(dir: string, name: string): { certPath: string; keyPath: string; cert: string } {
+  const keyPath = join(dir, `${name}.key`);
+  const certPath = join(dir, `${name}.crt`);
+  execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", keyPath]);
+  execFileSync("openssl", [
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    keyPath,
+    "-days",
+    "1",
+    "-subj",
+    `/CN=${name}`,
+    "-out",
+    certPath,
+  ]);
+  return { certPath, keyPath, cert: readFileSync(certPath, "utf8") };
+}
+
 function pod(name: string, containers: Pod["spec"]["containers"], extra: Partial<Pod["spec"]> = {}): Pod {
   return {
     apiVersion: "v1",
@@ -57,9 +84,30 @@ describe("kubelet with the process runtime", () => {
   const flag = join(dir, "ready-flag");
   const fake = new FakeClient();
   let kubelet: Kubelet;
+  const ca = makeCA(dir, "test-cluster-ca");
+  /** A request to the kubelet API over HTTPS, verifying its certificate with the cluster CA. */
+  const kcall = (path: string, method = "GET") =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: "127.0.0.1", port: kubelet.port, path, method, ca: ca.cert }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
   const getPod = (name: string) => fake.peek<Pod>("Pod", "default", name);
 
   before(async () => {
+    const cert = ensureKubeletServingCert({
+      dir: join(dir, "pki"),
+      nodeName: "kn1",
+      ips: ["127.0.0.1"],
+      ca: { certPath: ca.certPath, keyPath: ca.keyPath },
+    });
     const svc: Service = {
       apiVersion: "v1",
       kind: "Service",
@@ -79,6 +127,8 @@ describe("kubelet with the process runtime", () => {
         heartbeatMs: 500,
         backoff: { initialMs: 300, maxMs: 1000, resetAfterMs: 60_000 },
         configRetryMs: 300,
+        tlsCertFile: cert.certPath,
+        tlsPrivateKeyFile: cert.keyPath,
       },
       fake,
       new ApiSource(fake),
@@ -120,8 +170,7 @@ describe("kubelet with the process runtime", () => {
     const p = await until("envpod Running", () => getPod("envpod")?.status?.phase === "Running" && getPod("envpod"));
     assert.equal(p.status?.containerStatuses?.[0]?.state?.running !== undefined, true, "container running");
     const log = await until("log output", async () => {
-      const r = await fetch(`http://127.0.0.1:${kubelet.port}/containerLogs/default/envpod/main`);
-      const t = await r.text();
+      const t = (await kcall("/containerLogs/default/envpod/main")).text;
       return t.includes("X=") && t;
     });
     assert.match(log, /^envpod$/m, "hostname is the pod name (UTS namespace)");
@@ -135,12 +184,9 @@ describe("kubelet with the process runtime", () => {
   });
 
   it("exec runs in the pod's namespaces (POST fallback)", async () => {
-    const r = await fetch(
-      `http://127.0.0.1:${kubelet.port}/exec/default/envpod/main?command=sh&command=-c&command=hostname%3B%20exit%203`,
-      { method: "POST" },
-    );
-    assert.equal(await r.text(), "envpod\n");
-    assert.equal(r.headers.get("x-exit-code"), "3");
+    const r = await kcall("/exec/default/envpod/main?command=sh&command=-c&command=hostname%3B%20exit%203", "POST");
+    assert.equal(r.text, "envpod\n");
+    assert.equal(r.headers["x-exit-code"], "3");
   });
 
   it("exec over the v5 channel websocket: stdin, stdout, stderr, exit status (as kubectl speaks it)", async () => {
@@ -152,10 +198,11 @@ describe("kubelet with the process runtime", () => {
       ["stdout", "1"],
       ["stderr", "1"],
     ]);
-    const ws = new WebSocket(`ws://127.0.0.1:${kubelet.port}/exec/default/envpod/main?${q}`, [
-      "v5.channel.k8s.io",
-      "v4.channel.k8s.io",
-    ]);
+    const ws = new WebSocket(
+      `wss://127.0.0.1:${kubelet.port}/exec/default/envpod/main?${q}`,
+      ["v5.channel.k8s.io", "v4.channel.k8s.io"],
+      { ca: ca.cert },
+    );
     const got: Record<number, string> = { 1: "", 2: "", 3: "" };
     await new Promise<void>((resolve, reject) => {
       ws.on("open", () => {
@@ -175,6 +222,87 @@ describe("kubelet with the process runtime", () => {
     const status = JSON.parse(got[3] ?? "{}");
     assert.equal(status.status, "Failure", "status channel reports failure");
     assert.equal(status.details?.causes?.[0]?.message, "4", "exit code 4 in the status causes");
+  });
+
+  it("the kubelet API is HTTPS with the cluster-CA-signed serving cert (CN system:node:kn1, IP SAN); no plain HTTP", async () => {
+    const peer = await new Promise<X509Certificate>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: kubelet.port, ca: ca.cert }, () => {
+        const raw = s.getPeerX509Certificate();
+        s.end();
+        if (raw) resolve(raw);
+        else reject(new Error("no peer certificate"));
+      });
+      s.on("error", reject);
+    });
+    assert.match(peer.subject, /CN=system:node:kn1/);
+    assert.match(peer.subject, /O=system:nodes/);
+    assert.match(peer.subjectAltName ?? "", /IP Address:127\.0\.0\.1/);
+    assert.equal(peer.verify(new X509Certificate(ca.cert).publicKey), true, "signed by the cluster CA");
+    assert.equal((await kcall("/healthz")).text, "ok");
+    await assert.rejects(fetch(`http://127.0.0.1:${kubelet.port}/healthz`), "plain HTTP is not served");
+  });
+
+  it("apiserver side (apiproxy): logs and exec reach the kubelet over TLS, verified with the CA; a wrong CA fails", async () => {
+    const podLike = { metadata: { namespace: "default", name: "envpod" }, status: { hostIP: "127.0.0.1" } };
+    // A stand-in for the apiserver's pods/log and pods/exec handlers.
+    const front = createServer((req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      void kubeletPodLogs(podLike, "main", u.searchParams, res, kubelet.port);
+    });
+    front.on("upgrade", (req, socket, head) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      proxyExecUpgrade(podLike, "main", u.searchParams, req, socket, head, kubelet.port);
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
+    const addr = front.address();
+    const fport = addr && typeof addr === "object" ? addr.port : 0;
+    try {
+      configureKubeletClient({ scheme: "https", ca: ca.cert });
+      const logs = await fetch(`http://127.0.0.1:${fport}/?tailLines=100`);
+      assert.equal(logs.status, 200);
+      assert.match(await logs.text(), /^envpod$/m, "log text through the proxy");
+      const q = new URLSearchParams([
+        ["command", "sh"],
+        ["command", "-c"],
+        ["command", "echo via-proxy; exit 0"],
+        ["stdout", "1"],
+      ]);
+      const ws = new WebSocket(`ws://127.0.0.1:${fport}/?${q}`, ["v5.channel.k8s.io"]);
+      let out = "";
+      let st = "";
+      await new Promise<void>((resolve, reject) => {
+        ws.on("message", (m: Buffer) => {
+          if (m[0] === 1) out += m.subarray(1).toString();
+          if (m[0] === 3) st += m.subarray(1).toString();
+        });
+        ws.on("close", () => resolve());
+        ws.on("error", reject);
+      });
+      assert.equal(out, "via-proxy\n", "exec stdout through the TLS proxy");
+      assert.equal(JSON.parse(st).status, "Success");
+      const other = makeCA(dir, "other-ca");
+      configureKubeletClient({ ca: other.cert });
+      const bad = await fetch(`http://127.0.0.1:${fport}/`);
+      assert.equal(bad.status, 502, "a kubelet cert not signed by the configured CA is refused");
+    } finally {
+      configureKubeletClient({ scheme: "https", ca: undefined });
+      front.close();
+      front.closeAllConnections();
+    }
+  });
+
+  it("serving cert: self-signed without a CA (as the kubelet makes one), re-issued when the node IP changes", () => {
+    const d = join(dir, "selfpki");
+    const a = ensureKubeletServingCert({ dir: d, nodeName: "n9", ips: ["198.18.0.9"] });
+    const x = new X509Certificate(a.cert);
+    assert.match(x.subject, /CN=n9@\d+/);
+    assert.equal(x.checkIssued(x), true, "self-issued");
+    assert.match(x.subjectAltName ?? "", /IP Address:198\.18\.0\.9/);
+    assert.match(x.subjectAltName ?? "", /DNS:n9/);
+    assert.equal(ensureKubeletServingCert({ dir: d, nodeName: "n9", ips: ["198.18.0.9"] }).cert, a.cert, "kept");
+    const b = ensureKubeletServingCert({ dir: d, nodeName: "n9", ips: ["198.18.0.10"] });
+    assert.notEqual(b.cert, a.cert);
+    assert.match(new X509Certificate(b.cert).subjectAltName ?? "", /IP Address:198\.18\.0\.10/);
   });
 
   it("readiness probe drives the Ready condition both ways", async () => {
@@ -262,8 +390,7 @@ describe("kubelet with the process runtime", () => {
     );
   });
 
-  const logOf = async (name: string) =>
-    (await fetch(`http://127.0.0.1:${kubelet.port}/containerLogs/default/${name}/c`)).text();
+  const logOf = async (name: string) => (await kcall(`/containerLogs/default/${name}/c`)).text;
   const status = (name: string): ContainerStatus | undefined => getPod(name)?.status?.containerStatuses?.[0];
   const readyCond = (name: string) => getPod(name)?.status?.conditions?.find((c) => c.type === "Ready")?.status;
 
