@@ -25,6 +25,8 @@ export interface IptablesDaemonOptions extends ProxyRuleFlags {
   /** Run every iptables/conntrack/sysctl call inside this network namespace (tests, sandbox nodes). */
   netns?: NetnsRef;
   minSyncPeriodMs?: number;
+  /** Coalescing window before a sync is requested (IptablesProxierOptions.batchDelayMs); default 10 ms. */
+  batchDelayMs?: number;
   syncPeriodMs?: number;
   fullSyncPeriodMs?: number;
   /** Edit large chains in place on partial syncs (incremental.ts). Default true: the real iptables-restore takes -D/-I. */
@@ -78,6 +80,7 @@ export async function startIptablesDaemon(opts: IptablesDaemonOptions): Promise<
     ...(opts.nodeIPs?.length ? { nodeIPs: opts.nodeIPs } : {}),
     render: renderOpts,
     minSyncPeriodMs: opts.minSyncPeriodMs ?? 1_000,
+    batchDelayMs: opts.batchDelayMs ?? 10,
     syncPeriodMs,
     fullSyncPeriodMs: opts.fullSyncPeriodMs ?? 3_600_000,
     incrementalEdits: opts.incrementalEdits ?? true,

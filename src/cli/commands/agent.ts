@@ -63,7 +63,7 @@ export function registerAgent(program: Command): void {
     .option(
       "--iptables-min-sync-period <duration>",
       "iptables proxier: minimum time between syncs, start to start (kube-proxy's default is 1s; short keeps service programming latency low)",
-      "100ms",
+      "50ms",
     )
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
