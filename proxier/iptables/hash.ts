@@ -28,19 +28,28 @@ export function base32(bytes: Uint8Array): string {
   return out;
 }
 
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+const buf: number[] = [];
+
 /**
- * First 16 base32 characters of sha256(s): 80 bits = the first 20 hex digits, taken 5 hex digits (20 bits,
- * 4 base32 characters) at a time. One-shot `crypto.hash` to hex avoids a Hash object and a Buffer per name
- * (a cold 10k-service render hashes ~140k names).
+ * `prefix` + the first 16 base32 characters of sha256(s): 80 bits = the first 20 hex digits, taken 5 hex digits
+ * (20 bits, 4 base32 characters) at a time. One-shot `crypto.hash` to hex avoids a Hash object and a Buffer per
+ * name (a cold 10k-service render hashes ~110k names), and String.fromCharCode makes one flat string instead of
+ * a tree of concatenations (the names are kept for as long as the rules).
  */
-function hash16(s: string): string {
+function hashed(prefix: string, s: string): string {
   const hex = hash("sha256", s, "hex");
-  let out = "";
+  buf.length = 0;
+  for (let i = 0; i < prefix.length; i++) buf.push(prefix.charCodeAt(i));
   for (let i = 0; i < 20; i += 5) {
     const v = Number.parseInt(hex.slice(i, i + 5), 16);
-    out += ALPHABET[(v >>> 15) & 31]! + ALPHABET[(v >>> 10) & 31]! + ALPHABET[(v >>> 5) & 31]! + ALPHABET[v & 31]!;
+    buf.push(CODES[(v >>> 15) & 31]!, CODES[(v >>> 10) & 31]!, CODES[(v >>> 5) & 31]!, CODES[v & 31]!);
   }
-  return out;
+  return String.fromCharCode.apply(null, buf);
+}
+
+function hash16(s: string): string {
+  return hashed("", s);
 }
 
 /** The 16-character hash shared by a service port's SVC/SVL/EXT/FW chains. */
@@ -78,7 +87,21 @@ export function firewallChainName(servicePortName: string, protocol: string): st
 
 /** KUBE-SEP-<hash>: one endpoint of a service port (endpoint = `ip:port`, `[ip6]:port`). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return ChainPrefix.endpoint + hash16(servicePortName + protocol.toLowerCase() + endpoint);
+  return hashed(ChainPrefix.endpoint, servicePortName + protocol.toLowerCase() + endpoint);
+}
+
+/** The SVC/SVL/EXT/FW chain names of one service port (one hash, flat strings). */
+export function portChainNames(
+  servicePortName: string,
+  protocol: string,
+): { cluster: string; local: string; external: string; firewall: string } {
+  const h = portProtoHash(servicePortName, protocol);
+  return {
+    cluster: [ChainPrefix.cluster, h].join(""),
+    local: [ChainPrefix.local, h].join(""),
+    external: [ChainPrefix.external, h].join(""),
+    firewall: [ChainPrefix.firewall, h].join(""),
+  };
 }
 
 /** True for the per-service chains kube-proxy owns in the nat table (SVC, SVL, EXT, FW, SEP). */

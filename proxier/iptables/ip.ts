@@ -135,5 +135,6 @@ export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
 
 /** `ip:port`, or `[ip]:port` for IPv6 (Go's net.JoinHostPort). */
 export function joinHostPort(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+  // join() yields one flat string (a template literal would keep a cons string per endpoint).
+  return ip.includes(":") ? ["[", ip, "]:", port].join("") : [ip, port].join(":");
 }

@@ -5,8 +5,8 @@
  * cleanup, health checks) and tests.
  */
 import type { EndpointSlice, Service } from "../../src/api/index.js";
-import { ChainPrefix, endpointChainName, portProtoHash } from "./hash.js";
-import { type Family, ipText, joinHostPort, parseCIDR, parseIP } from "./ip.js";
+import { endpointChainName, portChainNames } from "./hash.js";
+import { type Family, ipText, joinHostPort, parseCIDR } from "./ip.js";
 
 export type Proto = "tcp" | "udp" | "sctp";
 
@@ -81,7 +81,7 @@ export function clusterIPForFamily(svc: Service, family: Family): string {
   if (!spec.ipFamilies || spec.ipFamilies.length === 0) {
     const ip = spec.clusterIP ?? "";
     if (ip === "" || ip === "None") return "";
-    const p = parseIP(ip);
+    const p = ipText(ip);
     return p && p.family === family ? p.text : "";
   }
   const idx = spec.ipFamilies.indexOf(family);
@@ -89,7 +89,7 @@ export function clusterIPForFamily(svc: Service, family: Family): string {
   const ips = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []);
   const ip = ips[idx];
   if (!ip || ip === "None") return "";
-  return parseIP(ip)?.text ?? "";
+  return ipText(ip)?.text ?? "";
 }
 
 function isExternallyAccessibleService(svc: Service): boolean {
@@ -148,7 +148,7 @@ function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
   const loadBalancerVIPs: string[] = [];
   for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
     if (!ing.ip || ing.ipMode === "Proxy") continue;
-    const p = parseIP(ing.ip);
+    const p = ipText(ing.ip);
     if (p && p.family === family) loadBalancerVIPs.push(p.text);
   }
   const needsHealthCheck = spec.type === "LoadBalancer" && externalPolicyLocal;
@@ -157,8 +157,8 @@ function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
     const portName = port.name ?? "";
     const name = portName ? `${serviceKey}:${portName}` : serviceKey;
     const protocol = protoOf(port.protocol);
-    // SVC/SVL/EXT/FW share one hash: compute it once.
-    const hash = portProtoHash(name, protocol);
+    // SVC/SVL/EXT/FW share one hash: computed once.
+    const chains = portChainNames(name, protocol);
     out.push({
       name,
       serviceKey,
@@ -176,10 +176,10 @@ function computeServicePorts(svc: Service, family: Family): ServicePortInfo[] {
       stickyMaxAgeSeconds,
       externalPolicyLocal,
       internalPolicyLocal,
-      clusterChain: ChainPrefix.cluster + hash,
-      localChain: ChainPrefix.local + hash,
-      externalChain: ChainPrefix.external + hash,
-      firewallChain: ChainPrefix.firewall + hash,
+      clusterChain: chains.cluster,
+      localChain: chains.local,
+      externalChain: chains.external,
+      firewallChain: chains.firewall,
     });
   }
   return out;
@@ -278,11 +278,7 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
           chain: endpointChainName(name, protocol, endpoint),
         });
       }
-      if (!isSortedUnique(list)) {
-        const m = new Map<string, EndpointInfo>();
-        mergeInto(m, list);
-        list = [...m.values()].sort(byEndpoint);
-      }
+      if (!isSortedUnique(list)) list = sortDedup(list);
       entries.push([portKey(name, protocol), list]);
     }
   }
@@ -290,8 +286,29 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
   return entries;
 }
 
+/**
+ * Sorted by `ip:port`, one entry per `ip:port` chosen by kube's rule (the first copy, unless a later one is local:
+ * the last local copy). The sort is stable, so copies stay in input order within their run.
+ */
+function sortDedup(list: EndpointInfo[]): EndpointInfo[] {
+  const sorted = [...list].sort(byEndpoint);
+  const out: EndpointInfo[] = [];
+  for (const e of sorted) {
+    const last = out.length ? out[out.length - 1]! : undefined;
+    if (last && last.endpoint === e.endpoint) {
+      if (e.isLocal) out[out.length - 1] = e;
+    } else out.push(e);
+  }
+  return out;
+}
+
 function isSortedUnique(list: EndpointInfo[]): boolean {
   for (let i = 1; i < list.length; i++) if (!(list[i - 1]!.endpoint < list[i]!.endpoint)) return false;
+  return true;
+}
+
+function allReady(endpoints: EndpointInfo[]): boolean {
+  for (const e of endpoints) if (!e.ready) return false;
   return true;
 }
 
@@ -309,7 +326,8 @@ export function categorizeEndpoints(endpoints: EndpointInfo[], sp: ServicePortIn
   let hasAnyEndpoints = false;
   let useServingTerminating = false;
   if (usesClusterEndpoints(sp)) {
-    clusterEndpoints = endpoints.filter((e) => e.ready);
+    // All ready (the usual case): the list itself, no copy (callers never mutate it).
+    clusterEndpoints = allReady(endpoints) ? endpoints : endpoints.filter((e) => e.ready);
     if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter((e) => e.serving && e.terminating);
     if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
   }

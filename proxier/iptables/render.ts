@@ -164,8 +164,9 @@ interface Fragment {
 
 interface FrozenTable {
   text: string;
-  /** [chain, lines] in first-touch order (a chain is touched by its declaration or its first rule). */
-  rules: [string, readonly string[]][];
+  /** Chains touched (declared or written to), in first-touch order, and each one's lines (parallel arrays). */
+  chains: string[];
+  lists: (readonly string[])[];
   /** Chains this port declares, in declaration order (nat only: SVC/SVL/EXT/FW/SEP). */
   owned: string[];
   ruleCount: number;
@@ -173,53 +174,57 @@ interface FrozenTable {
 
 /** Collects one table's lines of one service port. */
 class TableFragment {
-  private readonly lines: string[] = [];
-  private readonly lineChains: string[] = [];
-  private readonly order: string[] = [];
-  private readonly seen = new Set<string>();
+  /** Rule lines, and `null` where a chain was declared. */
+  private readonly lines: (string | null)[] = [];
+  /** The chain of each entry in `lines`. */
+  private readonly events: string[] = [];
   readonly owned: string[] = [];
-  private touch(chain: string): void {
-    if (!this.seen.has(chain)) {
-      this.seen.add(chain);
-      this.order.push(chain);
-    }
-  }
+  private ruleCount = 0;
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
-    this.touch(chain);
     this.lines.push(`-A ${chain} ${rest}`);
-    this.lineChains.push(chain);
+    this.events.push(chain);
+    this.ruleCount++;
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
-    this.touch(chain);
+    this.lines.push(null);
+    this.events.push(chain);
     this.owned.push(chain);
   }
   /** Joins the lines into one flat text and regroups them per chain as slices of it. */
   freeze(): FrozenTable {
-    const { lines, lineChains, owned } = this;
-    const n = lines.length;
-    if (n === 0 && owned.length === 0) return EMPTY_TABLE;
-    const byChain = new Map<string, string[]>();
-    for (const c of this.order) byChain.set(c, []);
+    const { lines, events, owned, ruleCount } = this;
+    if (lines.length === 0) return EMPTY_TABLE;
+    const ruleLines: string[] = [];
+    for (const l of lines) if (l !== null) ruleLines.push(l);
     let text = "";
-    if (n > 0) {
-      lines.push(""); // the trailing "\n" from join itself: appending it would make a cons string again
-      text = lines.join("\n");
-      let off = 0;
-      for (let i = 0; i < n; i++) {
-        const len = lines[i]!.length;
-        byChain.get(lineChains[i]!)!.push(text.slice(off, off + len));
-        off += len + 1;
-      }
+    if (ruleLines.length > 0) {
+      ruleLines.push(""); // the trailing "\n" from join itself: appending it would make a cons string again
+      text = ruleLines.join("\n");
     }
-    const rules: [string, readonly string[]][] = [];
-    for (const [c, l] of byChain) rules.push([c, Object.freeze(l)]);
-    return { text, rules, owned, ruleCount: n };
+    const byChain = new Map<string, string[]>();
+    let off = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const c = events[i]!;
+      let list = byChain.get(c);
+      if (!list) byChain.set(c, (list = []));
+      const l = lines[i];
+      if (l == null) continue;
+      list.push(text.slice(off, off + l.length));
+      off += l.length + 1;
+    }
+    const chains: string[] = [];
+    const lists: (readonly string[])[] = [];
+    for (const [c, l] of byChain) {
+      chains.push(c);
+      lists.push(Object.freeze(l));
+    }
+    return { text, chains, lists, owned, ruleCount };
   }
 }
 
-const EMPTY_TABLE: FrozenTable = { text: "", rules: [], owned: [], ruleCount: 0 };
+const EMPTY_TABLE: FrozenTable = { text: "", chains: [], lists: [], owned: [], ruleCount: 0 };
 const EMPTY: EndpointInfo[] = [];
 
 /** Accumulates one table: chains in declaration order, rule lines per chain, payload text parts in order. */
@@ -252,7 +257,9 @@ class TableWriter {
   add(f: FrozenTable): void {
     if (f.text) this.parts.push(f.text);
     for (const c of f.owned) this.chains.push(c);
-    for (const [c, lines] of f.rules) {
+    for (let i = 0; i < f.chains.length; i++) {
+      const c = f.chains[i]!;
+      const lines = f.lists[i]!;
       const list = this.rules.get(c);
       if (!list) this.rules.set(c, lines as string[]);
       else if (Object.isFrozen(list)) this.rules.set(c, [...list, ...lines]);
