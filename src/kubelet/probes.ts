@@ -20,6 +20,18 @@ export function resolvePort(port: number | string, c: Container): number {
   return p.containerPort;
 }
 
+/** A socket error in Go's words (`connect: connection refused`), as the kubelet's probe messages show it. */
+export function dialErrorText(e: Error & { code?: string }): string {
+  const go: Record<string, string> = {
+    ECONNREFUSED: "connect: connection refused",
+    EHOSTUNREACH: "connect: no route to host",
+    ENETUNREACH: "connect: network is unreachable",
+    ECONNRESET: "read: connection reset by peer",
+    ETIMEDOUT: "i/o timeout",
+  };
+  return (e.code && go[e.code]) || e.message;
+}
+
 export function httpProbe(
   host: string,
   port: number,
@@ -46,7 +58,14 @@ export function httpProbe(
       },
     );
     req.on("timeout", () => req.destroy(new Error(`Get "http://${host}:${port}${path}": context deadline exceeded`)));
-    req.on("error", (e) => resolve({ ok: false, message: e.message }));
+    req.on("error", (e) => {
+      const url = `${https ? "https" : "http"}://${host}:${port}${path || "/"}`;
+      const text = dialErrorText(e);
+      resolve({
+        ok: false,
+        message: text.includes("deadline") ? text : `Get "${url}": dial tcp ${host}:${port}: ${text}`,
+      });
+    });
     req.end();
   });
 }
@@ -65,7 +84,7 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
     });
     s.on("error", (e) => {
       clearTimeout(timer);
-      resolve({ ok: false, message: `dial tcp ${host}:${port}: ${e.message}` });
+      resolve({ ok: false, message: `dial tcp ${host}:${port}: ${dialErrorText(e)}` });
     });
   });
 }

@@ -5,7 +5,15 @@ import type { Pod } from "../../../src/api/core.js";
 import { attachment } from "../../../src/kubelet/cni.js";
 import { podPortMappings } from "../../../src/kubelet/network.js";
 import { buildPodStatus, type ContainerView } from "../../../src/kubelet/podstatus.js";
-import { applyOutcome, firstProbeDelayMs, initialProbeState, startupVerdict } from "../../../src/kubelet/probes.js";
+import { createServer } from "node:net";
+import {
+  applyOutcome,
+  firstProbeDelayMs,
+  httpProbe,
+  initialProbeState,
+  startupVerdict,
+  tcpProbe,
+} from "../../../src/kubelet/probes.js";
 import { runs } from "../../support/runs.js";
 
 describe("startup probe verdict", () => {
@@ -116,5 +124,27 @@ describe("hostPort → CNI portMappings", () => {
     assert.deepEqual(attachment({ ...ref, portMappings: m }).capabilityArgs, { portMappings: m });
     assert.equal(attachment({ ...ref, portMappings: [] }).capabilityArgs, undefined);
     assert.equal(attachment(ref).args?.K8S_POD_NAME, "p");
+  });
+});
+
+describe("probe failure messages (the kubelet's wording)", () => {
+  const closedPort = () =>
+    new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const a = srv.address();
+        srv.close(() => resolve(a && typeof a === "object" ? a.port : 0));
+      });
+    });
+  it("HTTP and TCP to a closed port: connect: connection refused", async () => {
+    const port = await closedPort();
+    const h = await httpProbe("127.0.0.1", port, "/healthz", 1000);
+    assert.equal(h.ok, false);
+    assert.equal(
+      h.message,
+      `Get "http://127.0.0.1:${port}/healthz": dial tcp 127.0.0.1:${port}: connect: connection refused`,
+    );
+    const t = await tcpProbe("127.0.0.1", port, 1000);
+    assert.equal(t.message, `dial tcp 127.0.0.1:${port}: connect: connection refused`);
   });
 });
