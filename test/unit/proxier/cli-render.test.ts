@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { stringify } from "yaml";
 import { overallExpected, overallInput } from "./kube-cases.js";
-import { sortIPTablesRules } from "./kube-sort.js";
+import { sortIPTablesRules } from "./support.js";
 
 const bin = new URL("../../../../bin/podwire", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "pw-proxy-render-"));

@@ -1,5 +1,4 @@
 import { lb, makeTestEndpointSlice, makeTestService, node } from "./fixtures.js";
-import { dedent } from "./kube-sort.js";
 
 // Input and expected output of kube-proxy's TestOverallIPTablesRules (pkg/proxy/iptables/proxier_test.go).
 export function overallInput() {
@@ -168,3 +167,14 @@ export const overallExpected = dedent(`
   -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ
   COMMIT
 `);
+
+/** Dedent like Go's dedent.Dedent for expected-output literals (strips the common indent, leading newline). */
+export function dedent(s: string): string {
+  const lines = s.replace(/^\n/, "").split("\n");
+  const indents = lines.filter((l) => l.trim()).map((l) => l.match(/^\s*/)![0].length);
+  const n = Math.min(...indents);
+  return lines
+    .map((l) => l.slice(n))
+    .join("\n")
+    .replace(/[ \t]+$/, "");
+}

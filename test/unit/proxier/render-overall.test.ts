@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { render } from "../../../proxier/iptables/render.js";
 import { fakeProxierOptions } from "./fixtures.js";
 import { overallExpected, overallInput } from "./kube-cases.js";
-import { sortIPTablesRules } from "./kube-sort.js";
+import { sortIPTablesRules } from "./support.js";
 
 describe("render: kube-proxy TestOverallIPTablesRules parity", () => {
   it("produces kube-proxy's expected restore payload after its canonical sort", () => {
