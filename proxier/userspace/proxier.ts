@@ -13,7 +13,7 @@ import { type ServicePortInfo, type UserspaceInput, nodeIPsOf, servicePorts } fr
 import { PortAllocator, type PortRange, parsePortRange } from "./ports.js";
 import { countRules, renderPortalRules } from "./rules.js";
 import { type UserspaceIptables, cleanupUserspaceRules, ensureJumpRules } from "./runner.js";
-import { TcpProxySocket } from "./tcp.js";
+import { type TcpPortal, createTcpProxySocket } from "./tcp.js";
 import { UdpProxySocket } from "./udp.js";
 import { TcpWorkerPool } from "./workers.js";
 
@@ -77,12 +77,16 @@ export interface UserspaceProxier {
 
 interface Listener {
   info: ServicePortInfo;
-  sock: TcpProxySocket | UdpProxySocket;
+  sock: TcpPortal | UdpProxySocket;
   port: number;
 }
 
 interface Claim {
   close(): void;
+}
+
+function isTcp(s: TcpPortal | UdpProxySocket): s is TcpPortal {
+  return !(s instanceof UdpProxySocket);
 }
 
 function isLoopback(ip: string): boolean {
@@ -154,7 +158,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       const want = alloc.allocate();
       const sock =
         info.protocol === "tcp"
-          ? new TcpProxySocket(info, lb, metrics, opts.dialTimeoutsMs)
+          ? createTcpProxySocket(info, lb, metrics, opts.dialTimeoutsMs)
           : new UdpProxySocket(info, lb, metrics, { idleMs: opts.udpTimeoutMs, replyWaitMs: opts.udpReplyWaitMs });
       try {
         const port = await sock.listen(listenIP, want);
@@ -210,11 +214,11 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
     if (pool) {
       for (const info of desired.values()) {
         const l = listeners.get(info.key);
-        if (!l || !(l.sock instanceof TcpProxySocket)) continue;
+        if (!l || !isTcp(l.sock)) continue;
         if (info.affinitySeconds > 0)
           pool.unshare(info.key); // affinity state must live in one process
         else if (pool.isShared(info.key)) pool.setEndpoints(info.key, info.endpoints);
-        else pool.share(info.key, info.name, l.sock.server, info.endpoints);
+        else pool.share(info.key, info.name, l.sock.shareable(), info.endpoints);
       }
     }
     // 4. Rules.
@@ -287,7 +291,7 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       await pool?.stop();
       for (const l of listeners.values()) {
         await l.sock.close();
-        if (l.sock instanceof TcpProxySocket) l.sock.destroyConnections();
+        if (isTcp(l.sock)) l.sock.destroyConnections();
       }
       listeners.clear();
       for (const c of claims.values()) c.close();

@@ -1,53 +1,117 @@
 /**
  * One TCP portal listener: accepts redirected connections, dials a backend chosen by the load balancer and
- * splices the two sockets. Dialing follows kube-proxy's tryConnect: up to 4 attempts with timeouts 250 ms,
- * 500 ms, 1 s, 2 s, each to the next endpoint, with affinity ignored after a failed dial. Half-close is
- * forwarded (a FIN from one side ends the write side of the other); when either socket closes or errors,
- * both are destroyed. pipe() gives back-pressure: a slow reader pauses the fast writer.
+ * splices the two sockets — on Node's TCP handles directly (rawtcp.ts), because net.Socket's per-connection cost
+ * was the limit of the new-connection rate. Falls back to the net.Socket implementation (nettcp.ts) when the
+ * handles are not reachable.
+ *
+ * Dialing follows kube-proxy's tryConnect: up to 4 attempts with timeouts 250 ms, 500 ms, 1 s, 2 s, each to the
+ * next endpoint, with affinity ignored after a failed dial. Accepted sockets are not read before a backend is
+ * connected. Half-close is forwarded (a FIN from one side shuts down the write side of the other); when both
+ * directions are done, or either side errors or resets, both sockets are closed. Back-pressure: while a side's
+ * write queue is not empty, the other side is not read.
  */
-import net from "node:net";
 import type { RoundRobinBalancer } from "./loadbalancer.js";
 import type { UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
+import { NetTcpProxySocket } from "./nettcp.js";
+import {
+  type RawShutdownReq,
+  type RawTcp,
+  type RawTcpHandle,
+  type RawWriteReq,
+  UV_EOF,
+  errnoError,
+  rawTcp,
+} from "./rawtcp.js";
+import { DEFAULT_DIAL_TIMEOUTS_MS, LISTEN_BACKLOG, type ProxyPortIdentity, clientIPOf } from "./tcpcommon.js";
 
-export const DEFAULT_DIAL_TIMEOUTS_MS = [250, 500, 1000, 2000];
+export { DEFAULT_DIAL_TIMEOUTS_MS, type ProxyPortIdentity, clientIPOf };
 
-export interface ProxyPortIdentity {
-  key: string;
-  name: string;
+/** A TCP portal listener, whichever implementation. */
+export interface TcpPortal {
+  readonly id: ProxyPortIdentity;
+  readonly protocol: "tcp";
+  port: number;
+  /** Binds host:port (port 0 = kernel's choice) and resolves with the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Accepts on a listening socket another process bound and shared (see shareable()). */
+  listenOn(handle: unknown): Promise<void>;
+  /** What worker processes get over IPC to accept on the same socket. */
+  shareable(): unknown;
+  /** Stops accepting. Established connections are left alone (endpoint or service changes never cut them). */
+  close(): Promise<void>;
+  /** Destroys every proxied connection (process shutdown). */
+  destroyConnections(): void;
+  readonly connectionCount: number;
 }
 
-/** Strips the IPv4-mapped prefix Node reports on dual-stack sockets. */
-export function clientIPOf(addr: string | undefined): string | null {
-  if (!addr) return null;
-  return addr.startsWith("::ffff:") ? addr.slice(7) : addr;
+export function createTcpProxySocket(
+  id: ProxyPortIdentity,
+  lb: RoundRobinBalancer,
+  metrics: UserspaceMetrics,
+  dialTimeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS,
+): TcpPortal {
+  return rawTcp
+    ? new TcpProxySocket(rawTcp, id, lb, metrics, dialTimeoutsMs)
+    : new NetTcpProxySocket(id, lb, metrics, dialTimeoutsMs);
 }
 
-/**
- * Copies src to dst with back-pressure (pause src while dst's buffer is full) and forwards the FIN; what pipe()
- * does, with fewer listeners per connection (it matters at tens of thousands of new connections a second).
- */
-function forward(src: net.Socket, dst: net.Socket): void {
-  src.on("data", (chunk: Buffer) => {
-    if (!dst.write(chunk)) src.pause();
-  });
-  dst.on("drain", () => src.resume());
-  src.once("end", () => dst.end());
+/** Which implementation createTcpProxySocket uses ("handles" or "net"). */
+export const tcpImplementation: "handles" | "net" = rawTcp ? "handles" : "net";
+
+/** One proxied connection. */
+interface Conn {
+  client: RawTcpHandle;
+  backend: RawTcpHandle | null;
+  /** FIN received from the client / from the backend. */
+  clientEof: boolean;
+  backendEof: boolean;
+  /** Our FIN sent (shutdown completed) to the client / to the backend. */
+  clientShut: boolean;
+  backendShut: boolean;
+  closed: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  dialTimer: NodeJS.Timeout | null;
 }
 
-export class TcpProxySocket {
-  /** The listening server (its handle is shared with worker processes). */
-  readonly server: net.Server;
-  private readonly conns = new Set<net.Socket>();
+/** A write still in libuv's queue: its completion resumes reading the source. */
+interface PendingWrite extends RawWriteReq {
+  owner: TcpProxySocket;
+  conn: Conn;
+  src: RawTcpHandle;
+}
+
+interface PendingShutdown extends RawShutdownReq {
+  owner: TcpProxySocket;
+  conn: Conn;
+  toClient: boolean;
+}
+
+// Shared completion callbacks (called with the request as `this`): no closure per write or shutdown.
+function onWriteDone(this: PendingWrite, status: number): void {
+  this.buffer = null;
+  this.owner.afterWrite(this.conn, this.src, this.handle, status);
+}
+function onShutdownDone(this: PendingShutdown, status: number): void {
+  this.owner.afterShutdown(this.conn, this.toClient, status);
+}
+
+export class TcpProxySocket implements TcpPortal {
+  readonly protocol = "tcp" as const;
+  private handle: RawTcpHandle | null = null;
+  private readonly conns = new Set<Conn>();
   private readonly active;
   private readonly accepted;
   private readonly bytesIn;
   private readonly bytesOut;
   private readonly dialFail;
   private readonly noEp;
+  private readonly usesAffinity: () => boolean;
   port = 0;
 
   constructor(
+    private readonly raw: RawTcp,
     readonly id: ProxyPortIdentity,
     private readonly lb: RoundRobinBalancer,
     metrics: UserspaceMetrics,
@@ -60,113 +124,232 @@ export class TcpProxySocket {
     this.bytesOut = metrics.bytes.labels(id.name, "out");
     this.dialFail = metrics.dialFailures.labels(id.name);
     this.noEp = metrics.noEndpoints.labels(id.name);
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => this.onConnection(c));
+    this.usesAffinity = () => lb.usesAffinity(id.key);
   }
 
-  /** Binds host:port (port 0 = kernel's choice) and resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error) => reject(e);
-      this.server.once("error", onErr);
-      this.server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
-        this.server.removeListener("error", onErr);
-        this.server.on("error", () => {}); // accept errors (EMFILE) must not kill the process
-        this.port = (this.server.address() as net.AddressInfo).port;
-        resolve(this.port);
-      });
-    });
+    const h = this.raw.newServer();
+    let err = h.bind(host, port);
+    // libuv reports EADDRINUSE from listen(), not bind()
+    if (err === 0) err = h.listen(LISTEN_BACKLOG);
+    if (err !== 0) {
+      h.close();
+      return Promise.reject(errnoError(err, "listen"));
+    }
+    const out: { port?: number } = {};
+    h.getsockname(out);
+    this.port = out.port ?? 0;
+    this.accept(h);
+    return Promise.resolve(this.port);
   }
 
-  /** Accepts on a listening handle another process bound (a worker sharing the primary's socket). */
-  listenOn(handle: net.Server): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(handle, () => {
-        this.server.removeListener("error", reject);
-        this.server.on("error", () => {});
-        resolve();
-      });
-    });
-  }
-
-  /** Stops accepting. Established connections are left alone (endpoint or service changes never cut them). */
-  close(): Promise<void> {
-    // server.close()'s callback waits for every connection to end; the listening socket itself is closed at once,
-    // and a sync must not wait for long-lived connections of a removed service.
-    if (this.server.listening) this.server.close();
+  listenOn(handle: unknown): Promise<void> {
+    if (!this.raw.isHandle(handle)) return Promise.reject(new Error("not a TCP handle"));
+    // Starts accepting in this process; listen(2) again on the shared socket, with the same backlog.
+    const err = handle.listen(LISTEN_BACKLOG);
+    if (err !== 0) {
+      handle.close();
+      return Promise.reject(errnoError(err, "listen"));
+    }
+    this.accept(handle);
     return Promise.resolve();
   }
 
-  /** Destroys every proxied connection (process shutdown). */
+  shareable(): RawTcpHandle | null {
+    return this.handle;
+  }
+
+  close(): Promise<void> {
+    this.handle?.close();
+    this.handle = null;
+    return Promise.resolve();
+  }
+
   destroyConnections(): void {
-    for (const c of this.conns) c.destroy();
+    for (const c of [...this.conns]) this.release(c);
   }
 
   get connectionCount(): number {
     return this.conns.size;
   }
 
-  private onConnection(client: net.Socket): void {
+  private accept(h: RawTcpHandle): void {
+    this.handle = h;
+    // err < 0: accept failed (EMFILE: libuv already dropped the connection); keep listening.
+    h.onconnection = (err, client) => {
+      if (err === 0 && client) this.onConnection(client);
+    };
+  }
+
+  private onConnection(client: RawTcpHandle): void {
     this.accepted.inc();
     this.active.inc();
-    this.conns.add(client);
+    const conn: Conn = {
+      client,
+      backend: null,
+      clientEof: false,
+      backendEof: false,
+      clientShut: false,
+      backendShut: false,
+      closed: false,
+      bytesIn: 0,
+      bytesOut: 0,
+      dialTimer: null,
+    };
+    this.conns.add(conn);
     client.setNoDelay(true);
-    // remoteAddress costs a getpeername(2); only affinity needs it.
-    const clientIP = this.lb.usesAffinity(this.id.key) ? clientIPOf(client.remoteAddress) : null;
-    let backend: net.Socket | null = null;
-    let clientClosed = false;
-    client.on("error", () => {}); // the 'close' handler below does the work
-    client.once("close", (hadError) => {
-      clientClosed = true;
-      this.conns.delete(client);
-      this.active.dec();
-      if (client.bytesRead) this.bytesIn.inc(client.bytesRead);
-      if (client.bytesWritten) this.bytesOut.inc(client.bytesWritten);
-      // A clean close means both directions finished and the backend already got our FIN; an abortive one
-      // (reset, error, destroy) cuts the backend too. Either way nothing stays half-open forever.
-      if (hadError || !backend?.readableEnded) backend?.destroy();
-    });
+    // getpeername(2) only when affinity needs the client's address.
+    let clientIP: string | null = null;
+    if (this.usesAffinity()) {
+      const out: { address?: string } = {};
+      if (client.getpeername(out) === 0) clientIP = clientIPOf(out.address);
+    }
+    this.dial(conn, clientIP, 0, false);
+  }
 
-    let attempt = 0;
-    let resetAffinity = false;
-    const dial = () => {
-      if (clientClosed) return;
-      const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, clientIP, resetAffinity) : null;
-      if (!ep) {
-        this.noEp.inc();
-        client.destroy();
+  private dial(conn: Conn, clientIP: string | null, attempt: number, resetAffinity: boolean): void {
+    if (conn.closed) return;
+    const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, clientIP, resetAffinity) : null;
+    if (!ep) {
+      this.noEp.inc();
+      this.release(conn);
+      return;
+    }
+    const { host, port } = splitHostPort(ep);
+    const b = this.raw.newSocket();
+    conn.backend = b;
+    let settled = false;
+    const failed = () => {
+      if (settled || conn.closed) return;
+      settled = true;
+      if (conn.dialTimer) clearTimeout(conn.dialTimer);
+      conn.dialTimer = null;
+      b.close(); // a pending connect completes with ECANCELED, ignored above
+      conn.backend = null;
+      this.dialFail.inc();
+      // after a failed dial, do not send the client back to the endpoint that just failed
+      this.dial(conn, clientIP, attempt + 1, true);
+    };
+    const req = this.raw.newConnectReq();
+    req.address = host;
+    req.port = port;
+    req.oncomplete = (status) => {
+      if (settled || conn.closed) return;
+      if (status < 0) {
+        failed(); // refused: next endpoint at once
         return;
       }
-      const { host, port } = splitHostPort(ep);
-      const timeout = this.dialTimeoutsMs[attempt++]!;
-      const b = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
-      backend = b;
-      const timer = setTimeout(() => b.destroy(new Error(`dial ${ep}: timeout after ${timeout} ms`)), timeout);
-      const onDialError = () => {
-        clearTimeout(timer);
-        b.destroy();
-        this.dialFail.inc();
-        resetAffinity = true; // do not send the client back to the endpoint that just failed
-        backend = null;
-        dial();
-      };
-      b.once("error", onDialError);
-      b.once("connect", () => {
-        clearTimeout(timer);
-        b.removeListener("error", onDialError);
-        if (clientClosed) {
-          b.destroy();
-          return;
-        }
-        b.on("error", () => {});
-        b.once("close", (hadError) => {
-          if (hadError || !client.readableEnded) client.destroy();
-        });
-        forward(client, b);
-        forward(b, client);
-        client.resume(); // accepted paused (pauseOnConnect): nothing is read before a backend is there
-      });
+      settled = true;
+      if (conn.dialTimer) clearTimeout(conn.dialTimer);
+      conn.dialTimer = null;
+      this.splice(conn, b);
     };
-    dial();
+    if (b.connect(req, host, port) !== 0) {
+      failed();
+      return;
+    }
+    conn.dialTimer = setTimeout(failed, this.dialTimeoutsMs[attempt]!);
+  }
+
+  private splice(conn: Conn, b: RawTcpHandle): void {
+    const c = conn.client;
+    b.setNoDelay(true);
+    c.onread = (buf) => this.onRead(conn, c, b, buf, true);
+    b.onread = (buf) => this.onRead(conn, b, c, buf, false);
+    c.readStart();
+    b.readStart();
+  }
+
+  private onRead(conn: Conn, src: RawTcpHandle, dst: RawTcpHandle, buf: ArrayBuffer | undefined, fromClient: boolean) {
+    const n = this.raw.nread();
+    if (n > 0) {
+      if (conn.closed) return;
+      if (fromClient) conn.bytesIn += n;
+      else conn.bytesOut += n;
+      const data = new Uint8Array(buf!, this.raw.offset(), n);
+      const req = this.raw.newWriteReq() as PendingWrite;
+      req.handle = dst;
+      req.oncomplete = onWriteDone;
+      req.owner = this;
+      req.conn = conn;
+      req.src = src;
+      if (dst.writeBuffer(req, data) !== 0) {
+        this.release(conn);
+        return;
+      }
+      if (this.raw.lastWriteAsync()) {
+        // The kernel buffer is full: keep the data until the write completes and stop reading the source
+        // until the queue is empty again (back-pressure; memory per connection stays bounded).
+        req.buffer = data;
+        src.readStop();
+      }
+      return;
+    }
+    if (n === 0) return; // EAGAIN
+    if (n !== UV_EOF) {
+      this.release(conn); // reset or error: cut both sides
+      return;
+    }
+    this.onEof(conn, dst, fromClient);
+  }
+
+  /** Completion of a write that was queued: resume reading its source once the queue is empty. */
+  afterWrite(conn: Conn, src: RawTcpHandle, dst: RawTcpHandle, status: number): void {
+    if (conn.closed) return;
+    if (status < 0) {
+      this.release(conn);
+      return;
+    }
+    const srcEof = src === conn.client ? conn.clientEof : conn.backendEof;
+    if (dst.writeQueueSize === 0 && !srcEof) src.readStart();
+  }
+
+  /** FIN from one side: forward it to the other (after the queued data); close both when both are done. */
+  private onEof(conn: Conn, dst: RawTcpHandle, fromClient: boolean): void {
+    if (fromClient) conn.clientEof = true;
+    else conn.backendEof = true;
+    // The other direction already finished (our FIN to this side went out) and nothing is queued towards dst:
+    // close() sends dst its FIN — no separate shutdown(2) needed.
+    const otherDone = fromClient ? conn.clientShut : conn.backendShut;
+    if (otherDone && dst.writeQueueSize === 0) {
+      this.release(conn);
+      return;
+    }
+    const req = this.raw.newShutdownReq() as PendingShutdown;
+    req.handle = dst;
+    req.oncomplete = onShutdownDone;
+    req.owner = this;
+    req.conn = conn;
+    req.toClient = !fromClient;
+    const err = dst.shutdown(req);
+    if (err === 1)
+      this.afterShutdown(conn, !fromClient, 0); // completed synchronously
+    else if (err !== 0) this.release(conn);
+  }
+
+  afterShutdown(conn: Conn, toClient: boolean, status: number): void {
+    if (conn.closed) return;
+    if (status < 0) {
+      this.release(conn);
+      return;
+    }
+    if (toClient) conn.clientShut = true;
+    else conn.backendShut = true;
+    if (conn.clientShut && conn.backendShut) this.release(conn);
+  }
+
+  /** Closes both sockets (a clean close after both FINs, else the kernel resets what is unread) and counts. */
+  private release(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (conn.dialTimer) clearTimeout(conn.dialTimer);
+    conn.dialTimer = null;
+    conn.client.close();
+    conn.backend?.close();
+    conn.backend = null;
+    this.conns.delete(conn);
+    this.active.dec();
+    if (conn.bytesIn) this.bytesIn.inc(conn.bytesIn);
+    if (conn.bytesOut) this.bytesOut.inc(conn.bytesOut);
   }
 }

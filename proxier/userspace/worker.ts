@@ -4,10 +4,9 @@
  * spread connections over CPUs and spread the fds (two per connection) over several processes' limits.
  * Only services without ClientIP affinity are shared (affinity state lives in one process: the primary).
  */
-import type net from "node:net";
 import { RoundRobinBalancer } from "./loadbalancer.js";
 import { UserspaceMetrics } from "./metrics.js";
-import { TcpProxySocket } from "./tcp.js";
+import { type TcpPortal, createTcpProxySocket } from "./tcp.js";
 
 export type ToWorker =
   | { type: "open"; key: string; name: string; dialTimeoutsMs?: number[] }
@@ -47,15 +46,15 @@ async function metricValues(m: UserspaceMetrics): Promise<Record<string, Service
 function main(): void {
   const lb = new RoundRobinBalancer();
   const metrics = new UserspaceMetrics();
-  const sockets = new Map<string, TcpProxySocket>();
+  const sockets = new Map<string, TcpPortal>();
   const send = (m: FromWorker) => process.send?.(m);
   const report = async () => send({ type: "metrics", services: await metricValues(metrics) });
   const timer = setInterval(() => void report(), 500);
-  process.on("message", (msg: ToWorker, handle?: net.Server) => {
+  process.on("message", (msg: ToWorker, handle?: unknown) => {
     switch (msg.type) {
       case "open": {
         if (!handle || sockets.has(msg.key)) return;
-        const s = new TcpProxySocket({ key: msg.key, name: msg.name }, lb, metrics, msg.dialTimeoutsMs);
+        const s = createTcpProxySocket({ key: msg.key, name: msg.name }, lb, metrics, msg.dialTimeoutsMs);
         sockets.set(msg.key, s);
         s.listenOn(handle).then(
           () => send({ type: "opened", key: msg.key }),

@@ -4,14 +4,15 @@
  * (re-sending every shared socket — the primary keeps its own copy of each listener, and accepts on it too).
  */
 import { type ChildProcess, fork } from "node:child_process";
-import type net from "node:net";
+import type { SendHandle } from "node:child_process";
 import type { UserspaceMetrics } from "./metrics.js";
 import type { FromWorker, ServiceCounters, ToWorker } from "./worker.js";
 
 interface Shared {
   key: string;
   name: string;
-  server: net.Server;
+  /** The listening socket as the TCP portal shares it (a raw TCP handle, or a net.Server in the fallback). */
+  server: unknown;
   endpoints: string[];
 }
 
@@ -69,10 +70,10 @@ export class TcpWorkerPool {
     });
   }
 
-  private send(slot: Slot, msg: ToWorker, handle?: net.Server): void {
+  private send(slot: Slot, msg: ToWorker, handle?: unknown): void {
     if (!slot.child.connected) return;
     try {
-      slot.child.send(msg, handle);
+      slot.child.send(msg, handle as SendHandle | undefined);
     } catch {
       // worker going away; its exit handler re-forks it
     }
@@ -84,7 +85,7 @@ export class TcpWorkerPool {
   }
 
   /** Shares a listening server with every worker (idempotent per key). */
-  share(key: string, name: string, server: net.Server, endpoints: string[]): void {
+  share(key: string, name: string, server: unknown, endpoints: string[]): void {
     if (this.shared.has(key)) return;
     const s = { key, name, server, endpoints: [...endpoints] };
     this.shared.set(key, s);

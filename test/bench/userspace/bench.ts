@@ -1,7 +1,7 @@
 /**
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
- *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 2]
+ *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 2] [--paths a,b] [--loads bulk,ka,nc]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -22,6 +22,14 @@ const opt = (name: string, def: number) => {
 const SECONDS = opt("seconds", 8);
 const CONNS = opt("conns", 50);
 const ROUNDS = opt("rounds", 2);
+const listOpt = (name: string): string[] | null => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? (args[i + 1] ?? "").split(",").filter(Boolean) : null;
+};
+/** `--paths direct,podwire` runs a subset (the ratios need haproxy); `--loads nc` only new connections. */
+const ONLY_PATHS = listOpt("paths");
+const LOADS = new Set(listOpt("loads") ?? ["bulk", "ka", "nc"]);
+const NO_WRK: WrkResult = { rps: Number.NaN, p50ms: Number.NaN, p99ms: Number.NaN, errors: 0 };
 const NODE_IP = "198.18.0.1";
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
@@ -140,12 +148,13 @@ async function main(): Promise<void> {
     for (const p of [HTTP_PORT, IPERF_PORT, HAPROXY_HTTP, HAPROXY_IPERF]) await waitPort(ns, p);
 
     const viaPodwire = { http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const };
-    const paths: { name: string; http: string; bulk: readonly [string, number]; workers?: number }[] = [
+    const allPaths: { name: string; http: string; bulk: readonly [string, number]; workers?: number }[] = [
       { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] },
       { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] },
       { name: "podwire", ...viaPodwire, workers: 0 },
       { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
+    const paths = allPaths.filter((p) => !ONLY_PATHS || ONLY_PATHS.includes(p.name));
     type Sample = { bulk: number; ka: WrkResult; nc: WrkResult };
     const samples: Record<string, Sample[]> = {};
     // Rounds interleave the paths so a noisy neighbour hurts them alike; the median round is reported.
@@ -153,9 +162,9 @@ async function main(): Promise<void> {
       for (const p of paths) {
         if (p.workers !== undefined) await startPodwire(p.workers);
         try {
-          const bulk = await iperf(ns, p.bulk[0], p.bulk[1]);
-          const ka = await wrk(ns, p.http, false);
-          const nc = await wrk(ns, p.http, true);
+          const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
+          const ka = LOADS.has("ka") ? await wrk(ns, p.http, false) : NO_WRK;
+          const nc = LOADS.has("nc") ? await wrk(ns, p.http, true) : NO_WRK;
           const list = samples[p.name] ?? [];
           list.push({ bulk, ka, nc });
           samples[p.name] = list;
@@ -168,12 +177,13 @@ async function main(): Promise<void> {
       }
     }
     const med = (xs: number[]) => {
+      if (xs.length === 0) return Number.NaN;
       const sorted = [...xs].sort((a, b) => a - b);
       const m = Math.floor(sorted.length / 2);
       return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
     };
     const agg = (name: string): Sample => {
-      const xs = samples[name]!;
+      const xs = samples[name] ?? []; // a path left out by --paths: NaN figures
       const w = (f: (s: Sample) => WrkResult): WrkResult => ({
         rps: med(xs.map((x) => f(x).rps)),
         p50ms: med(xs.map((x) => f(x).p50ms)),

@@ -8,7 +8,9 @@ import { type UserspaceInput, inputFromObjects } from "../../../proxier/userspac
 import { startUserspaceProxier } from "../../../proxier/userspace/proxier.js";
 import { FakeRunner } from "../../../proxier/userspace/runner.js";
 import { FakeConntrack } from "../../../src/netlinux/conntrack.js";
-import { TcpProxySocket } from "../../../proxier/userspace/tcp.js";
+import { NetTcpProxySocket } from "../../../proxier/userspace/nettcp.js";
+import { rawTcp } from "../../../proxier/userspace/rawtcp.js";
+import { TcpProxySocket, tcpImplementation } from "../../../proxier/userspace/tcp.js";
 import { UdpProxySocket } from "../../../proxier/userspace/udp.js";
 import { objectsFor } from "../../integration/userspace/support.js";
 
@@ -39,52 +41,67 @@ function send(port: number, text: string): Promise<string> {
   });
 }
 
-describe("TcpProxySocket (loopback)", () => {
-  let backend: net.Server;
-  before(async () => {
-    backend = await tcpEcho();
-  });
-  after(() => backend.close());
+type Make = (
+  id: { key: string; name: string },
+  lb: RoundRobinBalancer,
+  m: UserspaceMetrics,
+) => TcpProxySocket | NetTcpProxySocket;
+const implementations: [string, Make][] = [
+  ["Node handles", (id, lb, m) => new TcpProxySocket(rawTcp!, id, lb, m)],
+  ["net.Socket fallback", (id, lb, m) => new NetTcpProxySocket(id, lb, m)],
+];
 
-  it("forwards a half-closed request and the whole answer", async () => {
-    const lb = new RoundRobinBalancer();
-    lb.setService("k", [`127.0.0.1:${portOf(backend)}`], 0);
-    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
-    const port = await p.listen("127.0.0.1", 0);
-    const big = "x".repeat(3 * 1024 * 1024);
-    assert.equal(await send(port, big), `echo:${big}`);
-    await p.close();
-  });
-
-  it("moves on to the next endpoint when one refuses, and counts the failure", async () => {
-    const dead = await tcpEcho();
-    const deadPort = portOf(dead);
-    await new Promise((r) => dead.close(r));
-    const lb = new RoundRobinBalancer({ random: () => 0.99 });
-    const metrics = new UserspaceMetrics();
-    lb.setService("k", [`127.0.0.1:${deadPort}`, `127.0.0.1:${portOf(backend)}`], 0);
-    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, metrics);
-    const port = await p.listen("127.0.0.1", 0);
-    try {
-      for (let i = 0; i < 4; i++) assert.equal(await send(port, "hi"), "echo:hi");
-      // With two endpoints, a failed dial and the retry advance round robin by two: every connection tries the
-      // dead one first (kube-proxy behaves the same).
-      const fails = (await metrics.dialFailures.get()).values[0]?.value ?? 0;
-      assert.equal(fails, 4);
-    } finally {
-      await p.close();
-    }
-  });
-
-  it("closes the client when no endpoint exists", async () => {
-    const lb = new RoundRobinBalancer();
-    lb.setService("k", [], 0);
-    const p = new TcpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
-    const port = await p.listen("127.0.0.1", 0);
-    assert.equal(await send(port, "hi"), "");
-    await p.close();
-  });
+it("uses Node's TCP handles on this Node version", () => {
+  assert.equal(tcpImplementation, "handles");
 });
+
+for (const [implName, make] of implementations)
+  describe(`TCP portal on ${implName} (loopback)`, () => {
+    let backend: net.Server;
+    before(async () => {
+      backend = await tcpEcho();
+    });
+    after(() => backend.close());
+
+    it("forwards a half-closed request and the whole answer", async () => {
+      const lb = new RoundRobinBalancer();
+      lb.setService("k", [`127.0.0.1:${portOf(backend)}`], 0);
+      const p = make({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
+      const port = await p.listen("127.0.0.1", 0);
+      const big = "x".repeat(3 * 1024 * 1024);
+      assert.equal(await send(port, big), `echo:${big}`);
+      await p.close();
+    });
+
+    it("moves on to the next endpoint when one refuses, and counts the failure", async () => {
+      const dead = await tcpEcho();
+      const deadPort = portOf(dead);
+      await new Promise((r) => dead.close(r));
+      const lb = new RoundRobinBalancer({ random: () => 0.99 });
+      const metrics = new UserspaceMetrics();
+      lb.setService("k", [`127.0.0.1:${deadPort}`, `127.0.0.1:${portOf(backend)}`], 0);
+      const p = make({ key: "k", name: "ns/s" }, lb, metrics);
+      const port = await p.listen("127.0.0.1", 0);
+      try {
+        for (let i = 0; i < 4; i++) assert.equal(await send(port, "hi"), "echo:hi");
+        // With two endpoints, a failed dial and the retry advance round robin by two: every connection tries the
+        // dead one first (kube-proxy behaves the same).
+        const fails = (await metrics.dialFailures.get()).values[0]?.value ?? 0;
+        assert.equal(fails, 4);
+      } finally {
+        await p.close();
+      }
+    });
+
+    it("closes the client when no endpoint exists", async () => {
+      const lb = new RoundRobinBalancer();
+      lb.setService("k", [], 0);
+      const p = make({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics());
+      const port = await p.listen("127.0.0.1", 0);
+      assert.equal(await send(port, "hi"), "");
+      await p.close();
+    });
+  });
 
 describe("UdpProxySocket (loopback)", () => {
   function udpBackend(delayMs: number): Promise<dgram.Socket> {
