@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { callPluginSocket, type ExecOutcome, execPlugin } from "./exec.js";
+import { type ExecOutcome, execPlugin } from "./exec.js";
 
 export const RUNTIME_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
@@ -54,12 +54,6 @@ export interface RuntimeOptions {
   /** argv prefix for every plugin exec, e.g. nsenter into the node namespace. */
   wrap?: string[];
   timeoutMs?: number;
-  /**
-   * Talk to a plugin's `agentSocket` (podwire-cni served by the overlay agent) directly instead of exec'ing the
-   * binary, when the plugin entry names one and the socket answers. The socket must belong to the same node
-   * namespace the plugin would run in.
-   */
-  useAgentSocket?: boolean;
 }
 
 export class CniConfigError extends Error {
@@ -216,18 +210,8 @@ export class CniRuntime {
   }
 
   private async exec(type: string, env: Record<string, string>, stdin: string): Promise<ExecOutcome> {
-    if (this.opts.useAgentSocket && stdin.includes('"agentSocket"')) {
-      const sock = (JSON.parse(stdin) as { agentSocket?: unknown }).agentSocket;
-      if (typeof sock === "string") {
-        const r = await callPluginSocket(
-          sock,
-          { ...env, CNI_PATH: this.opts.binDirs.join(":") },
-          stdin,
-          this.opts.timeoutMs ?? 30_000,
-        );
-        if (r) return r;
-      }
-    }
+    // Always the CNI exec protocol (env + stdin → stdout + exit code), also for podwire-cni: its C client forwards
+    // to the agent's socket itself, so the exec adds only a small C program's start (test/bench/cni/latency.ts).
     return execPlugin({
       type,
       path: this.opts.binDirs,

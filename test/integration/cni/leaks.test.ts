@@ -12,9 +12,10 @@ import { Topology, type TopoNode, type TopoPod } from "../../support/topology.js
 // Random lifecycles as a runtime (and the failures around it) produce them: ADD, DEL, GC, a plugin SIGKILLed in
 // the middle of ADD, a sandbox whose netns disappears without DEL. After GC with the live attachments, the store
 // and the kernel hold exactly the live attachments; after DEL of those, nothing at all is left.
-// ADD/DEL/GC go through the overlay agent's socket (podwire's kubelet path; a Node exec per op would cost ~5x more
-// CI time on this shared machine); the SIGKILLed ADDs are real execs of bin/podwire-cni, so both paths share and
-// fight over the same store and bridge.
+// Every op is a real exec of bin/podwire-cni as a runtime (and podwire's kubelet) does it: ADD/DEL/GC through its
+// C client to the overlay agent's socket; the SIGKILLed ADDs kill either the Node plugin itself
+// (PODWIRE_CNI_NO_AGENT) or the C client while the agent finishes, so both paths share and fight over the same
+// store and bridge.
 
 const SLOTS = 3;
 let topo: Topology;
@@ -79,7 +80,7 @@ test("random ADD/DEL/GC/kill/pod-gone sequences leak no IPs, veths or files", as
     portmap: false,
     agentSocket: sock,
   });
-  const rt = nodeRuntime(node, undefined, { useAgentSocket: true });
+  const rt = nodeRuntime(node);
   const storeDir = join(dataDir, list.name);
   const ipFiles = () => (existsSync(storeDir) ? readdirSync(storeDir).filter((f) => /^\d/.test(f)) : []);
 
