@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ConfigMap, Node, Pod, PodStatus, Secret, Service } from "../api/core.js";
 import type { Informer, InformerSource } from "../client/cache.js";
+import { type EventRecorder, eventRecorder } from "../client/events.js";
 import type { KubeClient } from "../client/types.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { configMapEnvData, secretEnvData } from "./envvars.js";
@@ -61,6 +62,7 @@ export class Kubelet {
   private stopped = false;
   private lastNodeStatus: Node["status"] | undefined;
   readonly stats = { statusWrites: 0, statusErrors: 0, heartbeats: 0 };
+  private readonly events: EventRecorder;
 
   constructor(
     private readonly opts: KubeletOptions,
@@ -69,7 +71,9 @@ export class Kubelet {
     private readonly runtime: PodRuntime,
     private readonly network: PodNetwork,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.events = eventRecorder(client, "kubelet", { host: opts.nodeName });
+  }
 
   get port(): number {
     const a = this.server?.address();
@@ -198,6 +202,9 @@ export class Kubelet {
       sandboxRetryMs: this.opts.sandboxRetryMs ?? 2000,
       log: this.log,
       changed: (w: PodWorker) => this.scheduleStatus(w),
+      event: (pod: Pod, type: "Normal" | "Warning", reason: string, message: string) => {
+        if (!this.stopped) this.events.record({ ...pod, apiVersion: "v1", kind: "Pod" }, type, reason, message);
+      },
     };
   }
 

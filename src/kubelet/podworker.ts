@@ -54,6 +54,8 @@ export interface PodWorkerDeps {
   sandboxRetryMs: number;
   log: Logger;
   changed(w: PodWorker): void;
+  /** Records an Event about the pod (what `kubectl describe pod` lists), as the kubelet does; optional. */
+  event?(pod: Pod, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
 interface ContainerRun {
@@ -120,6 +122,10 @@ export class PodWorker {
     }
   }
 
+  private event(type: "Normal" | "Warning", reason: string, message: string): void {
+    this.deps.event?.(this.pod, type, reason, message);
+  }
+
   get uid(): string {
     return this.pod.metadata.uid ?? "";
   }
@@ -167,6 +173,7 @@ export class PodWorker {
       this.sandboxError = { reason: "FailedCreatePodSandBox", message };
       for (const c of this.containers.values()) c.state = { kind: "waiting", reason: "ContainerCreating", message };
       this.deps.log.warn({ pod: this.key, err: message }, "pod sandbox creation failed; retrying");
+      this.event("Warning", "FailedCreatePodSandBox", `Failed to create pod sandbox: ${message}`);
       this.deps.changed(this);
       await this.cleanupSandbox();
       if (!this.terminating) this.retryTimer = setTimeout(() => void this.start(), this.deps.sandboxRetryMs);
@@ -271,6 +278,7 @@ export class PodWorker {
       c.state = { kind: "waiting", reason: img.reason, message: img.message };
       c.willRestart = false;
       this.deps.log.warn({ pod: this.key, container: c.spec.name, err: img.message }, "image not runnable");
+      this.event("Warning", "Failed", `Error: ${img.reason}: ${img.message}`);
       return;
     }
     c.starting = true;
@@ -285,6 +293,7 @@ export class PodWorker {
       // As the kubelet: the container is not created; the pod worker retries on its next sync.
       c.state = { kind: "waiting", reason: "CreateContainerConfigError", message: built.message };
       this.deps.log.warn({ pod: this.key, container: c.spec.name, err: built.message }, "container config error");
+      this.event("Warning", "Failed", `Error: ${built.message}`);
       c.timers.push(
         setTimeout(() => {
           void this.startContainer(c).then(() => this.deps.changed(this));
@@ -297,6 +306,12 @@ export class PodWorker {
       this.deps.log.warn(
         { pod: this.key, container: c.spec.name, keys: built.invalidKeys },
         "envFrom keys skipped: invalid environment variable names",
+      );
+    if (built.invalidKeys.length)
+      this.event(
+        "Warning",
+        "InvalidEnvironmentVariableNames",
+        `Keys [${built.invalidKeys.join(", ")}] from the EnvFrom of container ${c.spec.name} were skipped since they are considered invalid environment variable names.`,
       );
     const envMap = built.env;
     const env: Record<string, string> = {
@@ -328,6 +343,7 @@ export class PodWorker {
       { pod: this.key, container: c.spec.name, pid: proc.pid, restart: c.restartCount },
       "container started",
     );
+    this.event("Normal", "Started", `Started container ${c.spec.name}`);
     this.startProbes(c, proc);
     void proc.exited.then((r) => this.onExit(c, proc, r.code, r.signal));
   }
@@ -370,12 +386,18 @@ export class PodWorker {
         ...(c.killMessage ? { message: c.killMessage } : {}),
         ...(startedAt ? { startedAt } : {}),
       };
-      if (delay > 0)
+      if (delay > 0) {
+        this.event(
+          "Warning",
+          "BackOff",
+          `Back-off restarting failed container ${c.spec.name} in pod ${this.pod.metadata.name}_${this.pod.metadata.namespace ?? "default"}(${this.uid})`,
+        );
         c.state = {
           kind: "waiting",
           reason: "CrashLoopBackOff",
           message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.spec.name} pod=${this.pod.metadata.name}`,
         };
+      }
       const t = setTimeout(() => {
         c.restartCount++;
         void this.startContainer(c).then(() => this.deps.changed(this));
@@ -423,6 +445,12 @@ export class PodWorker {
           : Promise.resolve({ code: 1, output: "no sandbox" }),
       );
       if (c.proc !== proc || this.terminating) return;
+      if (!outcome.ok)
+        this.event(
+          "Warning",
+          "Unhealthy",
+          `${kind[0]?.toUpperCase()}${kind.slice(1)} probe failed: ${outcome.message}`,
+        );
       if (kind === "readiness") {
         const before = c.readiness.result;
         c.readiness = applyOutcome(c.readiness, outcome, probe);
@@ -471,6 +499,7 @@ export class PodWorker {
     const state = kind === "liveness" ? c.liveness : c.startup;
     const restart = (this.pod.spec.restartPolicy ?? "Always") !== "Never" ? ", will be restarted" : "";
     c.killMessage = `Container ${c.spec.name} failed ${kind} probe${restart}: ${state.lastMessage}`;
+    this.event("Normal", "Killing", `Container ${c.spec.name} failed ${kind} probe${restart}`);
     this.deps.log.info(
       { pod: this.key, container: c.spec.name, msg: state.lastMessage },
       `${kind} probe failed; killing`,
@@ -506,9 +535,11 @@ export class PodWorker {
     }
     this.deps.changed(this);
     await Promise.all(
-      [...this.containers.values()].map((c) =>
-        c.proc ? this.killContainer(c, c.proc, graceSeconds) : Promise.resolve(),
-      ),
+      [...this.containers.values()].map((c) => {
+        if (!c.proc) return Promise.resolve();
+        this.event("Normal", "Killing", `Stopping container ${c.spec.name}`);
+        return this.killContainer(c, c.proc, graceSeconds);
+      }),
     );
     await this.cleanupSandbox();
     this.terminated = true;

@@ -392,6 +392,14 @@ describe("kubelet with the process runtime", () => {
 
   const logOf = async (name: string) => (await kcall(`/containerLogs/default/${name}/c`)).text;
   const status = (name: string): ContainerStatus | undefined => getPod(name)?.status?.containerStatuses?.[0];
+  /** Events the kubelet recorded about a pod: "Reason: message" lines. */
+  const eventsOf = async (name: string) => {
+    const r = await fake.list("Event", { namespace: "default" });
+    assert.ok(r.ok);
+    return r.value.items
+      .filter((e) => e.involvedObject.name === name && e.source?.component === "kubelet")
+      .map((e) => `${e.reason}: ${e.message}`);
+  };
   const readyCond = (name: string) => getPod(name)?.status?.conditions?.find((c) => c.type === "Ready")?.status;
 
   it("env from a ConfigMap (envFrom with prefix), a Secret (secretKeyRef), fieldRefs; $(VAR) in env and args", async () => {
@@ -462,6 +470,7 @@ describe("kubelet with the process runtime", () => {
     const w1 = await until("waiting on the ConfigMap", () => status("needcm")?.state?.waiting);
     assert.equal(w1.reason, "CreateContainerConfigError");
     assert.equal(w1.message, 'configmap "late" not found');
+    assert.ok((await eventsOf("needcm")).includes('Failed: Error: configmap "late" not found'), "Failed event");
     assert.equal(getPod("needcm")?.status?.phase, "Pending");
     const cm: ConfigMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "default", name: "late" } };
     cm.data = { other: "1" };
@@ -534,6 +543,10 @@ describe("kubelet with the process runtime", () => {
     const t = s.lastState?.terminated;
     assert.ok(t, "last state terminated");
     assert.equal(t.exitCode, 143, "SIGTERM exit (sleep ends on SIGTERM)");
+    const evs = await eventsOf("startfail");
+    assert.ok(evs.includes("Unhealthy: Startup probe failed: command exited 1: not yet"), evs.join("\n"));
+    assert.ok(evs.includes("Killing: Container c failed startup probe, will be restarted"), evs.join("\n"));
+    assert.ok(evs.includes("Started: Started container c"), evs.join("\n"));
     assert.equal(s.started, false);
     assert.equal(getPod("startfail")?.status?.phase, "Running");
   });
