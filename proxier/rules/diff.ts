@@ -8,7 +8,7 @@
 import { commentService, ruleText } from "./canonical.js";
 import type { Chain, Dump, Rule } from "./model.js";
 import { ChainNamer, SERVICE_NAME_RE } from "./names.js";
-import { parseRuleLine, rawTextOf } from "./parse.js";
+import { chainIndexOf, type IndexedChains, parseRuleLine, rawTextOf } from "./parse.js";
 
 export interface DiffOptions {
   /** Compare only this table. */
@@ -89,10 +89,32 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
       } else if (x) out.push({ va: { table: t, chain: x }, delta: { removed: x.rules, added: [], reordered: false } });
       else if (y) out.push({ vb: { table: t, chain: y }, delta: { removed: [], added: y.rules, reordered: false } });
     };
+    const xa = ta && chainIndexOf(ta.chains);
+    const xb = tb && chainIndexOf(tb.chains);
+    if (xa && xb) {
+      visitIndexed(xa, xb, visit);
+      continue;
+    }
     for (const ca of ta?.chains.values() ?? []) visit(ca, tb?.chains.get(ca.name));
     for (const cb of tb?.chains.values() ?? []) if (!ta?.chains.has(cb.name)) visit(undefined, cb);
   }
   return out;
+}
+
+/**
+ * The loop above over two indexed tables (lazy parse of plain dumps), in the same order, without making the
+ * chain objects of identical user chains: their rule text is compared in place. Built-in chains and chains whose
+ * object already exists take the ordinary path.
+ */
+function visitIndexed(a: IndexedChains, b: IndexedChains, visit: (x: Chain | undefined, y: Chain | undefined) => void) {
+  const ia = a.index()!;
+  const ib = b.index()!;
+  for (let id = 0; id < ia.n; id++) {
+    const oid = ib.findOf(ia, id);
+    if (oid >= 0 && !ia.isBuiltin(id) && !a.isMade(id) && !b.isMade(oid) && ia.sameRules(id, ib, oid)) continue;
+    visit(a.at(id), oid >= 0 ? b.at(oid) : undefined);
+  }
+  for (let id = 0; id < ib.n; id++) if (ia.findOf(ib, id) < 0) visit(undefined, b.at(id));
 }
 
 /** null when the chains hold the same rules in the same order. */
@@ -173,7 +195,7 @@ export function diffDumps(oldDump: Dump, newDump: Dump, opts: DiffOptions = {}):
   const names = new ChainNamer([oldDump, newDump]);
   const services = new Map<string, ServiceChange>();
   const general: ChainChange[] = [];
-  const present = (i: number, s: string) => names.hasServiceChains(i, s) || names.servicesNamedIn(i).has(s);
+  const present = (i: number, s: string) => names.hasServiceChains(i, s) || names.isNamedIn(i, s);
   const svc = (name: string): ServiceChange => {
     let s = services.get(name);
     if (!s) {

@@ -50,6 +50,22 @@ function chainLines(c: Chain): string[] {
   return c.rules.map((r) => r.raw);
 }
 
+/** A chain's rule lines joined by newlines (as written). */
+function chainText(c: Chain): string {
+  return rawTextOf(c) ?? c.rules.map((r) => r.raw).join("\n");
+}
+
+/** The lines of `text` that contain `needle`, each once, in order. */
+function* linesContaining(text: string, needle: string): Generator<string> {
+  let lineEnd = -1;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, Math.max(at + 1, lineEnd + 1))) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    lineEnd = text.indexOf("\n", at);
+    if (lineEnd < 0) lineEnd = text.length;
+    yield text.slice(start, lineEnd);
+  }
+}
+
 function commentOfLine(line: string): string {
   const m = COMMENT_RE.exec(line);
   if (!m) return "";
@@ -60,8 +76,10 @@ function commentOfLine(line: string): string {
 /** Resolves chain names on demand against one or more dumps (typically the two sides of a diff). */
 export class ChainNamer {
   private cache = new Map<string, ChainMeaning>();
-  /** target chain → comments of rules in shared chains jumping to it. */
-  private sharedJumps: Map<string, string[]> | null = null;
+  /** chain hash → comments of rules in shared chains jumping to a chain with that hash. */
+  private sharedJumps = new Map<string, string[]>();
+  /** Text of the shared chains, per dump. */
+  private sharedTexts: string[][] | null = null;
   /** SEP chain → dispatch chains (SVC/SVL) jumping to it; built from `hint` chains first, globally if needed. */
   private sepParents = new Map<string, string>();
   private parentsScanned = false;
@@ -77,43 +95,59 @@ export class ChainNamer {
     return undefined;
   }
 
-  private jumpsIndex(): Map<string, string[]> {
-    if (this.sharedJumps) return this.sharedJumps;
-    const idx = new Map<string, string[]>();
-    for (const d of this.dumps)
+  /** The shared chains' rule text of each dump (tables in order, SHARED in order). */
+  private shared(): string[][] {
+    this.sharedTexts ??= this.dumps.map((d) => {
+      const out: string[] = [];
       for (const t of d.tables.values())
         for (const name of SHARED) {
           const c = t.chains.get(name);
-          if (!c) continue;
-          for (const line of chainLines(c)) {
-            const m = JUMP_RE.exec(line);
-            if (!m) continue;
-            const hash = m[1]!.slice(m[1]!.lastIndexOf("-") + 1);
-            const list = idx.get(hash) ?? [];
-            list.push(commentOfLine(line));
-            idx.set(hash, list);
-          }
+          if (c) out.push(chainText(c));
         }
-    this.sharedJumps = idx;
-    return idx;
+      return out;
+    });
+    return this.sharedTexts;
+  }
+
+  /**
+   * Comments of the shared chains' rules that jump to a KUBE-*-<hash> chain, in dump, table, chain and rule order.
+   * Found by searching the text for the hash: a big dump's 10k-line KUBE-SERVICES is never split into lines.
+   */
+  private jumpsTo(hash: string): string[] {
+    let list = this.sharedJumps.get(hash);
+    if (list) return list;
+    list = [];
+    for (const texts of this.shared())
+      for (const text of texts)
+        for (const line of linesContaining(text, hash)) {
+          const m = JUMP_RE.exec(line);
+          if (m && m[1]!.slice(m[1]!.lastIndexOf("-") + 1) === hash) list.push(commentOfLine(line));
+        }
+    this.sharedJumps.set(hash, list);
+    return list;
   }
 
   /** Services named in the shared chains' comments of dump `i` (to tell added/removed services apart). */
   servicesNamedIn(i: number): Set<string> {
     if (!this.sharedServices) {
-      this.sharedServices = this.dumps.map((d) => {
+      this.sharedServices = this.shared().map((texts) => {
         const s = new Set<string>();
-        for (const t of d.tables.values())
-          for (const name of SHARED) {
-            const c = t.chains.get(name);
-            if (c)
-              for (const line of chainLines(c))
-                for (const m of commentOfLine(line).match(SERVICE_NAME_G) ?? []) s.add(m);
-          }
+        for (const text of texts)
+          for (const line of text.split("\n"))
+            for (const m of commentOfLine(line).match(SERVICE_NAME_G) ?? []) s.add(m);
         return s;
       });
     }
     return this.sharedServices[i] ?? new Set();
+  }
+
+  /** `servicesNamedIn(i).has(service)`, by searching the text for the name instead of collecting every name. */
+  isNamedIn(i: number, service: string): boolean {
+    if (this.sharedServices) return this.sharedServices[i]?.has(service) ?? false;
+    for (const text of this.shared()[i] ?? [])
+      for (const line of linesContaining(text, service))
+        if (commentOfLine(line).match(SERVICE_NAME_G)?.includes(service)) return true;
+    return false;
   }
 
   /** True when dump `i` has any per-service chain of this service port. */
@@ -161,7 +195,7 @@ export class ChainNamer {
     let out: ChainMeaning;
     if (kind !== "SEP") {
       const own = this.natChain(name);
-      const comments = [...(this.jumpsIndex().get(hash) ?? []), ...(own ? chainLines(own).map(commentOfLine) : [])];
+      const comments = [...this.jumpsTo(hash), ...(own ? chainLines(own).map(commentOfLine) : [])];
       out = { chain: name, kind, service: "", protocol: "", via: "none" };
       search: for (const c of comments)
         for (const s of c.match(SERVICE_NAME_G) ?? [])

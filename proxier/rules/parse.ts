@@ -4,7 +4,9 @@
  * (`-P`/`-N`/`-A` lines without a `*table` header). The result is the rule set the input describes: for a
  * payload, the state it leaves when applied to empty tables.
  */
+import { type DumpIndex, indexDump, type TableIndex } from "./chain-index.js";
 import { type Chain, type Dump, isBuiltinChain, type Rule, type Table } from "./model.js";
+import { decodeRules } from "./read.js";
 import { parseRuleWords, RuleSyntaxError, ruleKey } from "./normalize.js";
 import { TokenizeError, tokenize, type Word } from "./tokenize.js";
 
@@ -62,6 +64,8 @@ class LazyChain implements Chain {
   private text = "";
   /** False once the order was edited by -I/-D/-R or rules were set: text comparison no longer applies. */
   private textValid = true;
+  /** `text` is exactly the runs joined by newlines (loaded from the chain index, unchanged since). */
+  private joined = false;
   /** Rules parsed eagerly from `-A` lines (non-lazy mode) keep their text here for comparisons. */
   private eagerTexts: string[] | null = null;
   constructor(
@@ -77,6 +81,7 @@ class LazyChain implements Chain {
     if (this.runs.length) {
       const runs = this.runs;
       this.runs = [];
+      this.joined = false;
       for (let i = 0; i < runs.length; i += 3) {
         let lineNo = runs[i + 2]!;
         for (const l of this.text.slice(runs[i]!, runs[i + 1]!).split("\n"))
@@ -86,6 +91,7 @@ class LazyChain implements Chain {
     return this.parsed;
   }
   set rules(v: Rule[]) {
+    this.joined = false;
     this.parsed = v;
     this.runs = [];
     this.eagerTexts = null;
@@ -93,6 +99,7 @@ class LazyChain implements Chain {
   }
   /** Appends the `-A` line at [start, end) of text (lazy) — extending the last run when contiguous. */
   appendRun(text: string, start: number, end: number, line: number): void {
+    this.joined = false;
     const n = this.runs.length;
     if (n && this.text === text && this.runs[n - 2]! + 1 === start) this.runs[n - 2] = end;
     else {
@@ -103,18 +110,26 @@ class LazyChain implements Chain {
     }
   }
   appendText(text: string, line: number): void {
+    // the texts of rules that came as runs are not in eagerTexts: mixing both loses the text comparison
+    if (this.runs.length || (this.parsed.length && !this.eagerTexts)) this.textValid = false;
     this.rules.push(parseRuleLine(this.table, this.name, text, line, this.source));
     if (this.textValid) (this.eagerTexts ??= []).push(text);
-    if (this.runs.length) this.textValid = false;
   }
   edited(): void {
     this.textValid = false;
+  }
+  /** Takes the rule runs found by the chain index: `text` = the rule lines joined by newlines, `runs` in it. */
+  loadRuns(text: string, runs: number[]): void {
+    this.text = text;
+    this.runs = runs;
+    this.joined = runs.length > 0;
   }
   /** The rules' text joined by newlines, if known without normalising; null otherwise. */
   rawText(): string | null {
     if (!this.textValid) return null;
     if (this.eagerTexts) return this.runs.length ? null : this.eagerTexts.join("\n");
     if (this.runs.length === 0) return this.parsed.length ? null : "";
+    if (this.joined) return this.text;
     if (this.runs.length === 3) return this.text.slice(this.runs[0]!, this.runs[1]!);
     const parts: string[] = [];
     for (let i = 0; i < this.runs.length; i += 3) parts.push(this.text.slice(this.runs[i]!, this.runs[i + 1]!));
@@ -125,6 +140,106 @@ class LazyChain implements Chain {
 /** The rules' text (lines joined by newlines) if known without normalising, else null. */
 export function rawTextOf(c: Chain): string | null {
   return c instanceof LazyChain ? c.rawText() : null;
+}
+
+/**
+ * The chains of an indexed table (lazy parse of a plain dump): a Map whose LazyChain objects are made on first
+ * access, so a diff that compares chains by index never makes the ~110k objects of a big dump. Iterating or
+ * changing it makes every chain (in declaration order) and from then on it is an ordinary Map.
+ */
+export class IndexedChains extends Map<string, Chain> {
+  /** Chain objects made so far, by index id (a Map: a sparse array of 100k+ slots would be a slow dictionary). */
+  private made = new Map<number, LazyChain>();
+  private whole = false;
+  constructor(
+    private readonly idx: TableIndex,
+    private readonly source: string,
+  ) {
+    super();
+  }
+  /** The index while the map still mirrors it (nothing set or deleted), else null. */
+  index(): TableIndex | null {
+    return this.whole ? null : this.idx;
+  }
+  /** The chain object of index id `id`, made now if needed. */
+  at(id: number): LazyChain {
+    let c = this.made.get(id);
+    if (!c) {
+      const x = this.idx;
+      c = new LazyChain(x.name, x.chainName(id), x.line.a[id]!, this.source);
+      if (c.builtin) c.policy = x.builtinPolicy.get(id) ?? "ACCEPT";
+      const r = x.rulesText(id);
+      c.loadRuns(r.text, r.runs);
+      this.made.set(id, c);
+    }
+    return c;
+  }
+  /** True when the object of chain `id` exists (it may have been changed since: compare it, not the index). */
+  isMade(id: number): boolean {
+    return this.made.has(id);
+  }
+  private makeAll(): void {
+    if (this.whole) return;
+    this.whole = true;
+    for (let id = 0; id < this.idx.n; id++) super.set(this.idx.chainName(id), this.at(id));
+  }
+  override get(name: string): Chain | undefined {
+    if (this.whole) return super.get(name);
+    const id = this.idx.find(name);
+    return id < 0 ? undefined : this.at(id);
+  }
+  override has(name: string): boolean {
+    return this.whole ? super.has(name) : this.idx.find(name) >= 0;
+  }
+  override set(name: string, c: Chain): this {
+    this.makeAll();
+    return super.set(name, c);
+  }
+  override delete(name: string): boolean {
+    this.makeAll();
+    return super.delete(name);
+  }
+  override clear(): void {
+    this.makeAll();
+    super.clear();
+  }
+  override forEach(f: (c: Chain, name: string, m: Map<string, Chain>) => void, thisArg?: unknown): void {
+    this.makeAll();
+    super.forEach(f, thisArg);
+  }
+  override keys(): MapIterator<string> {
+    this.makeAll();
+    return super.keys();
+  }
+  override values(): MapIterator<Chain> {
+    this.makeAll();
+    return super.values();
+  }
+  override entries(): MapIterator<[string, Chain]> {
+    this.makeAll();
+    return super.entries();
+  }
+  override [Symbol.iterator](): MapIterator<[string, Chain]> {
+    this.makeAll();
+    return super[Symbol.iterator]();
+  }
+}
+Object.defineProperty(IndexedChains.prototype, "size", {
+  get(this: IndexedChains): number {
+    const x = this.index();
+    return x ? x.n : (Reflect.get(Map.prototype, "size", this) as number);
+  },
+});
+
+/** The chain index behind a table's chains (lazy parse of a plain dump), or null. */
+export function chainIndexOf(chains: Map<string, Chain>): IndexedChains | null {
+  return chains instanceof IndexedChains && chains.index() ? chains : null;
+}
+
+function dumpFromIndex(x: DumpIndex, source: string): Dump {
+  const d = emptyDump();
+  for (const t of x.tables) d.tables.set(t.name, { name: t.name, chains: new IndexedChains(t, source) });
+  return d;
 }
 
 function makeChain(t: Table, name: string, line: number, source = ""): LazyChain {
@@ -154,10 +269,18 @@ function fastTokenize(line: string): Word[] {
   return out;
 }
 
-/** Parses a whole dump. Throws RulesParseError naming the line. */
-export function parseRules(text: string, opts: ParseOptions = {}): Dump {
-  const dump = emptyDump();
+/**
+ * Parses a whole dump, given as text or as the file's bytes (UTF-8). Throws RulesParseError naming the line.
+ * Lazy parses of plain dumps (see chain-index.ts) only index the bytes; everything else is parsed line by line.
+ */
+export function parseRules(input: string | Uint8Array, opts: ParseOptions = {}): Dump {
   const src = opts.source ?? "";
+  if (opts.lazy) {
+    const x = indexDump(typeof input === "string" ? Buffer.from(input, "utf8") : input);
+    if (x) return dumpFromIndex(x, src);
+  }
+  const text = typeof input === "string" ? input : decodeRules(input);
+  const dump = emptyDump();
   let table: Table | null = null;
   let saveFormat = false;
   let lineNo = 0;

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { runIn } from "../../netlinux/netns.js";
@@ -8,12 +7,13 @@ import { diffDumps, formatDiff } from "../../../proxier/rules/diff.js";
 import { withKubeProxyHooks } from "../../../proxier/rules/hooks.js";
 import type { Dump } from "../../../proxier/rules/model.js";
 import { parseRules } from "../../../proxier/rules/parse.js";
+import { readRulesFile } from "../../../proxier/rules/read.js";
 import { formatTrace, type Proto, tracePacket } from "../../../proxier/rules/trace.js";
 import { UsageError } from "../errors.js";
 import { collect, collectCsv, intArg, Option } from "../program.js";
 
 function readRules(file: string, table?: string, lazy = false): Dump {
-  const text = readFileSync(file === "-" ? 0 : file, "utf8");
+  const text = readRulesFile(file);
   return parseRules(text, { source: file, lazy, ...(table ? { table } : {}) });
 }
 

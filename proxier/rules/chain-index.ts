@@ -1,0 +1,294 @@
+/**
+ * The chains of a dump located in its bytes (UTF-8), without a string or an object per line or per chain: a diff
+ * of two 430k-line dumps touches ~110k chains per side, and most of them are identical text that never needs a
+ * name, an object or a parse. Chains live in typed arrays (name offsets, hash, declaration line, rule runs) with an
+ * open-addressing hash table on the name; rule lines are runs of consecutive `-A` lines ([start, end) byte offsets).
+ * Working on the file's bytes (not a JS string) skips decoding 30 MB, and typed-array reads are what V8 compiles
+ * best. Strings are made only for the chains someone asks for.
+ *
+ * `indexDump` understands only the plain shape iptables-save and restore payloads have: `*table`, `:CHAIN POLICY
+ * [p:b]`, `-A CHAIN …` of declared chains, `COMMIT`, comments and blank lines. Anything else (other commands,
+ * counters, re-declared chains, stray whitespace, malformed lines) returns null and the caller uses the full
+ * parser, which also produces the error messages — so both paths describe the same rule set.
+ */
+import { isAscii } from "node:buffer";
+import { isBuiltinChain } from "./model.js";
+
+/** A growable Int32Array. */
+class IntVec {
+  a: Int32Array;
+  n = 0;
+  constructor(cap = 1024) {
+    this.a = new Int32Array(cap);
+  }
+  push(x: number): number {
+    if (this.n === this.a.length) {
+      const b = new Int32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n] = x;
+    return this.n++;
+  }
+}
+
+/** Rule runs of one dump: consecutive `-A` lines of one chain; `next` links the runs of a chain (-1 = last). */
+export class Runs {
+  readonly start = new IntVec(4096);
+  readonly end = new IntVec(4096);
+  readonly line = new IntVec(4096);
+  readonly next = new IntVec(4096);
+  add(start: number, end: number, line: number): number {
+    this.start.push(start);
+    this.end.push(end);
+    this.line.push(line);
+    return this.next.push(-1);
+  }
+}
+
+/** FNV-1a over bytes[start, end). */
+function hashRange(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 16777619);
+  return h | 0;
+}
+
+function sameRange(a: Uint8Array, as: number, b: Uint8Array, bs: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[as + i] !== b[bs + i]) return false;
+  return true;
+}
+
+const encoder = new TextEncoder();
+
+export class TableIndex {
+  /** Chains in declaration order: id = position. */
+  n = 0;
+  readonly nameStart = new IntVec();
+  readonly nameEnd = new IntVec();
+  readonly hash = new IntVec();
+  readonly line = new IntVec();
+  readonly firstRun = new IntVec();
+  readonly lastRun = new IntVec();
+  /** Policies of built-in chains (user chains have `-`). */
+  readonly builtinPolicy = new Map<number, string>();
+  /** Open addressing: chain id + 1, 0 = empty. */
+  private slots = new Int32Array(1024);
+
+  constructor(
+    readonly name: string,
+    readonly bytes: Buffer,
+    readonly runs: Runs,
+    /** All bytes < 0x80: Latin-1 decoding (a copy) equals UTF-8 decoding. */
+    private readonly ascii: boolean,
+  ) {}
+
+  /** The text of bytes[start, end). */
+  str(start: number, end: number): string {
+    return this.bytes.toString(this.ascii ? "latin1" : "utf8", start, end);
+  }
+
+  isBuiltin(id: number): boolean {
+    return this.builtinPolicy.has(id);
+  }
+
+  chainName(id: number): string {
+    return this.str(this.nameStart.a[id]!, this.nameEnd.a[id]!);
+  }
+
+  /** Id of the chain named bytes[start, end) of `bytes` (any buffer), or -1. */
+  findRange(bytes: Uint8Array, start: number, end: number, h = hashRange(bytes, start, end)): number {
+    const mask = this.slots.length - 1;
+    const len = end - start;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = this.slots[i]!;
+      if (v === 0) return -1;
+      const id = v - 1;
+      if (
+        this.hash.a[id] === h &&
+        this.nameEnd.a[id]! - this.nameStart.a[id]! === len &&
+        sameRange(this.bytes, this.nameStart.a[id]!, bytes, start, len)
+      )
+        return id;
+    }
+  }
+
+  find(name: string): number {
+    const b = encoder.encode(name);
+    return this.findRange(b, 0, b.length);
+  }
+
+  /** Id here of chain `id` of another table index, or -1. */
+  findOf(other: TableIndex, id: number): number {
+    return this.findRange(other.bytes, other.nameStart.a[id]!, other.nameEnd.a[id]!, other.hash.a[id]!);
+  }
+
+  /** Declares a chain; -1 if it already exists (a re-declaration flushes: the full parser's business). */
+  declare(start: number, end: number, line: number): number {
+    const h = hashRange(this.bytes, start, end);
+    if (this.findRange(this.bytes, start, end, h) >= 0) return -1;
+    if ((this.n + 1) * 2 > this.slots.length) this.grow();
+    const id = this.n++;
+    this.nameStart.push(start);
+    this.nameEnd.push(end);
+    this.hash.push(h);
+    this.line.push(line);
+    this.firstRun.push(-1);
+    this.lastRun.push(-1);
+    this.insert(id, h);
+    return id;
+  }
+
+  private insert(id: number, h: number): void {
+    const mask = this.slots.length - 1;
+    let i = h & mask;
+    while (this.slots[i] !== 0) i = (i + 1) & mask;
+    this.slots[i] = id + 1;
+  }
+
+  private grow(): void {
+    this.slots = new Int32Array(this.slots.length * 2);
+    for (let id = 0; id < this.n; id++) this.insert(id, this.hash.a[id]!);
+  }
+
+  /** Appends the rule line bytes[start, end) to chain `id`, extending its last run when `contiguous`. */
+  append(id: number, start: number, end: number, line: number, contiguous: boolean): void {
+    const last = this.lastRun.a[id]!;
+    if (contiguous && last >= 0) {
+      this.runs.end.a[last] = end;
+      return;
+    }
+    const r = this.runs.add(start, end, line);
+    if (last >= 0) this.runs.next.a[last] = r;
+    else this.firstRun.a[id] = r;
+    this.lastRun.a[id] = r;
+  }
+
+  /**
+   * The chain's rule lines as one string (joined by newlines, what LazyChain.rawText returns) and its runs as
+   * [start, end, firstLine] triples of that string (LazyChain's layout).
+   */
+  rulesText(id: number): { text: string; runs: number[] } {
+    const rs = this.runs;
+    const parts: string[] = [];
+    const runs: number[] = [];
+    let at = 0;
+    for (let r = this.firstRun.a[id]!; r >= 0; r = rs.next.a[r]!) {
+      const p = this.str(rs.start.a[r]!, rs.end.a[r]!);
+      runs.push(at, at + p.length, rs.line.a[r]!);
+      parts.push(p);
+      at += p.length + 1;
+    }
+    return { text: parts.join("\n"), runs };
+  }
+
+  /** True when chain `id` here and chain `oid` of `o` have the same rule text (same lines, same order). */
+  sameRules(id: number, o: TableIndex, oid: number): boolean {
+    const ra = this.runs;
+    const rb = o.runs;
+    const fa = this.firstRun.a[id]!;
+    const fb = o.firstRun.a[oid]!;
+    if (fa < 0 || fb < 0) return fa === fb;
+    if (ra.next.a[fa]! < 0 && rb.next.a[fb]! < 0) {
+      const sa = ra.start.a[fa]!;
+      const ea = ra.end.a[fa]!;
+      const sb = rb.start.a[fb]!;
+      const eb = rb.end.a[fb]!;
+      if (ea - sa !== eb - sb) return false;
+      // short runs (an endpoint chain: 2 lines) compare faster in JS than through the native call
+      return ea - sa < 256
+        ? sameRange(this.bytes, sa, o.bytes, sb, ea - sa)
+        : this.bytes.compare(o.bytes, sb, eb, sa, ea) === 0;
+    }
+    return this.rulesText(id).text === o.rulesText(oid).text;
+  }
+}
+
+export interface DumpIndex {
+  tables: TableIndex[];
+}
+
+const POLICY_TAIL = /^ \[\d+:\d+\]$/;
+const ZERO_COUNTERS_BYTES = Uint8Array.of(32, 91, 48, 58, 48, 93); // " [0:0]"
+
+/** Indexes a plain iptables-save / restore dump; null when it needs the full parser (see the module comment). */
+export function indexDump(input: Uint8Array): DumpIndex | null {
+  const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const ascii = isAscii(bytes);
+  const tables: TableIndex[] = [];
+  const runs = new Runs();
+  const len = bytes.length;
+  let t: TableIndex | null = null;
+  let s = 0;
+  let lineNo = 0;
+  /** Chain of the previous line when it was a rule line, else -1; that line's `-A NAME ` is at [lastStart, +pl). */
+  let last = -1;
+  let lastStart = 0;
+  let pl = 0;
+  while (s < len) {
+    let e = bytes.indexOf(10, s);
+    if (e < 0) e = len;
+    lineNo++;
+    const c0 = bytes[s]!;
+    if (e > s) {
+      const z = bytes[e - 1]!;
+      if (z === 13 || z === 32 || z === 9) return null; // trailing whitespace: the parser trims
+    }
+    if (c0 === 45 /* - */) {
+      if (t === null) return null;
+      if (last >= 0 && s + pl <= e) {
+        // same chain as the previous line? (compared in place, from the name's distinctive end)
+        let i = pl - 1;
+        while (i > 0 && bytes[s + i] === bytes[lastStart + i]) i--;
+        if (i === 0) {
+          t.append(last, s, e, lineNo, true);
+          s = e + 1;
+          continue;
+        }
+      }
+      if (bytes[s + 1] !== 65 /* A */ || bytes[s + 2] !== 32) return null;
+      let sp = bytes.indexOf(32, s + 3);
+      if (sp < 0 || sp > e) sp = e;
+      const id = sp > s + 3 ? t.findRange(bytes, s + 3, sp) : -1;
+      if (id < 0) return null; // undeclared chain (or a built-in one): the parser decides
+      t.append(id, s, e, lineNo, false);
+      last = sp === e ? -1 : id; // `-A NAME` alone: no `-A NAME ` to match the next line with
+      lastStart = s;
+      pl = sp + 1 - s;
+      s = e + 1;
+      continue;
+    }
+    last = -1;
+    if (c0 === 58 /* : */) {
+      // `:NAME POLICY` or `:NAME POLICY [p:b]`, single spaces
+      if (t === null) return null;
+      let sp = s + 1;
+      while (sp < e && bytes[sp] !== 32 && bytes[sp] !== 9) sp++;
+      if (sp === e || sp === s + 1 || bytes[sp] !== 32) return null;
+      let sp2 = sp + 1;
+      while (sp2 < e && bytes[sp2] !== 32 && bytes[sp2] !== 9) sp2++;
+      if (sp2 === sp + 1 || bytes[sp2] === 9) return null;
+      if (sp2 < e && !(e - sp2 === 6 && sameRange(bytes, sp2, ZERO_COUNTERS_BYTES, 0, 6))) {
+        if (!POLICY_TAIL.test(bytes.toString("latin1", sp2, e))) return null;
+      }
+      const id = t.declare(s + 1, sp, lineNo);
+      if (id < 0) return null;
+      // built-in names are short (POSTROUTING = 11): only those get a string
+      if (sp - s - 1 <= 11 && isBuiltinChain(t.name, t.str(s + 1, sp))) t.builtinPolicy.set(id, t.str(sp + 1, sp2));
+      s = e + 1;
+      continue;
+    }
+    if (c0 === 42 /* * */) {
+      if (t !== null) return null;
+      const name = bytes.toString("utf8", s + 1, e);
+      if (name === "" || /\s/.test(name) || tables.some((x) => x.name === name)) return null;
+      t = new TableIndex(name, bytes, runs, ascii);
+      tables.push(t);
+    } else if (c0 === 67 /* C */) {
+      if (t === null || e - s !== 6 || bytes.toString("latin1", s, e) !== "COMMIT") return null;
+      t = null;
+    } else if (c0 !== 35 /* # */ && e !== s) return null;
+    s = e + 1;
+  }
+  if (t !== null) return null;
+  return { tables };
+}
