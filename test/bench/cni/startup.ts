@@ -1,12 +1,14 @@
 /**
  * Bench: the start-up cost a runtime pays per plugin exec — Debian's Go `bridge` answering VERSION vs `node -e 0`
- * vs podwire-cni's bundle answering VERSION vs bin/podwire-cni forwarding a DEL to the agent socket (sh + socat)
- * vs the same DEL sent straight to the socket (podwire's kubelet). Median of N runs each, interleaved.
+ * vs bin/podwire-cni answering VERSION without an agent (C client → Node plugin) vs bin/podwire-cni forwarding a
+ * DEL to the agent socket (the C client) vs the sh + socat client doing the same vs the same DEL sent straight to
+ * the socket (no exec at all). Median of N runs each, interleaved.
  *
  *   npm run build && node dist/test/bench/cni/startup.js [runs=30]
  */
-import { existsSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { callPluginSocket } from "../../../cni/runtime/exec.js";
 import { run } from "../../../src/netlinux/exec.js";
@@ -25,6 +27,11 @@ const sock = join(node.dir, "cni.sock");
 const agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "60"]);
 try {
   await waitFor(() => existsSync(sock), 60_000, "agent socket");
+  const shDir = join(node.dir, "sh-bin");
+  mkdirSync(shDir, { recursive: true });
+  const shClient = join(shDir, "podwire-cni");
+  copyFileSync(fileURLToPath(new URL("../../../../cni/client/podwire-cni.sh", import.meta.url)), shClient);
+  chmodSync(shClient, 0o755);
   const conf = JSON.stringify({
     cniVersion: "1.0.0",
     name: "st",
@@ -37,14 +44,15 @@ try {
     ["go bridge VERSION", () => run("/usr/lib/cni/bridge", [], { env: { CNI_COMMAND: "VERSION" }, input: "{}" })],
     ["node -e 0", () => run(process.execPath, ["-e", "0"])],
     [
-      "podwire-cni bundle VERSION",
+      "bin/podwire-cni VERSION (Node)",
       () => run(join(PODWIRE_BIN_DIR, "podwire-cni"), [], { env: { ...delEnv, CNI_COMMAND: "VERSION" }, input: "{}" }),
     ],
     [
-      "bin/podwire-cni DEL via socket",
+      "bin/podwire-cni DEL via socket (C)",
       () => run("nsenter", [`--net=${node.path}`, join(PODWIRE_BIN_DIR, "podwire-cni")], { env: delEnv, input: conf }),
     ],
-    ["kubelet DEL straight to socket", () => callPluginSocket(sock, delEnv, conf)],
+    ["sh+socat DEL via socket", () => run("nsenter", [`--net=${node.path}`, shClient], { env: delEnv, input: conf })],
+    ["DEL straight to socket (no exec)", () => callPluginSocket(sock, delEnv, conf)],
   ];
   const times = cases.map(() => [] as number[]);
   for (let i = 0; i < n; i++)
@@ -53,7 +61,7 @@ try {
       await f();
       times[k]!.push(performance.now() - t0);
     }
-  for (const [k, [label]] of cases.entries()) console.log(`${label.padEnd(32)} ${fmt(stats(times[k]!))}`);
+  for (const [k, [label]] of cases.entries()) console.log(`${label.padEnd(36)} ${fmt(stats(times[k]!))}`);
   console.log(`node start / Go plugin start: ${(stats(times[1]!).p50 / stats(times[0]!).p50).toFixed(1)}x`);
 } finally {
   await stopAgent(agent);
