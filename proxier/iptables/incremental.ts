@@ -12,6 +12,15 @@
  * kept rules that changed order) or not cheaper (more edits than half the chain) are written whole as before.
  * A `-D` that finds no rule fails the restore, which turns the next sync into a full one — the same repair path as
  * any other drift.
+ *
+ * The dispatch chains (DISPATCH_CHAINS) get a cheaper edit still: their rules match disjoint packets (one service
+ * port's ClusterIP, external IP, LB IP or NodePort each) except the fixed last rule (nat KUBE-SERVICES' jump to
+ * KUBE-NODEPORTS), so their order does not matter as long as that last rule stays last. New rules go to the top
+ * (`-I CHAIN 1`), which iptables-nft applies without reading the chain's rules back (a positioned -I or a -D parses
+ * the whole chain: ~2× the cost at 1,000 services). The kernel's order then differs from the render's; the plan
+ * reports it (`kernelOrder`) and the proxier diffs against it next time. A full sync restores the render's order.
+ * (Two services claiming the same external IP and port — a misconfiguration — would then be decided by kernel
+ * order rather than by name order.)
  */
 import type { AppliedState, RestorePlan } from "./partial.js";
 import type { RenderResult } from "./render.js";
@@ -27,6 +36,48 @@ export interface ChainEdit {
 export interface IncrementalPlan extends RestorePlan {
   /** Chains edited in place (table/chain), a subset of writtenChains. */
   editedChains: string[];
+  /** `table/chain` → rules in kernel order after this plan, for dispatch chains whose order differs from the render. */
+  kernelOrder: Map<string, string[]>;
+}
+
+/** Chains whose rules match disjoint packets, but for the last rule, which stays last (see the header). */
+export const DISPATCH_CHAINS = new Set([
+  "nat/KUBE-SERVICES",
+  "nat/KUBE-NODEPORTS",
+  "filter/KUBE-SERVICES",
+  "filter/KUBE-NODEPORTS",
+  "filter/KUBE-EXTERNAL-SERVICES",
+]);
+
+/**
+ * Set-style edit of a dispatch chain: -D of rules gone, `-I CHAIN 1` of new ones; the kernel's order afterwards.
+ * Null when the last rule changes, on duplicates, or when the edit is larger than half the chain.
+ */
+export function dispatchEdit(
+  chain: string,
+  kernel: string[],
+  next: string[],
+): { edit: ChainEdit; order: string[] } | null {
+  const kernelSet = new Set(kernel);
+  const nextSet = new Set(next);
+  if (kernelSet.size !== kernel.length || nextSet.size !== next.length) return null;
+  if (next.length === 0 || kernel.at(-1) !== next.at(-1)) return null;
+  const head = `-A ${chain} `;
+  const deletes: string[] = [];
+  const kept: string[] = [];
+  for (const l of kernel) {
+    if (!l.startsWith(head)) return null;
+    if (nextSet.has(l)) kept.push(l);
+    else deletes.push(l);
+  }
+  const adds: string[] = [];
+  for (const l of next) {
+    if (!l.startsWith(head)) return null;
+    if (!kernelSet.has(l)) adds.push(l);
+  }
+  if ((deletes.length + adds.length) * 2 > next.length) return null;
+  // Inserting a, b, c each at position 1 leaves c, b, a on top.
+  return { edit: { deletes, inserts: adds.map((l) => [1, l]) }, order: [...adds.reverse(), ...kept] };
 }
 
 /**
@@ -79,27 +130,41 @@ export function planIncremental(
   base: RestorePlan,
   minRules = 16,
 ): IncrementalPlan {
-  if (base.empty) return { ...base, editedChains: [] };
+  if (base.empty) return { ...base, editedChains: [], kernelOrder: new Map() };
   const parts: string[] = [];
   const edited: string[] = [];
+  const kernelOrder = new Map<string, string[]>();
+  const written = { filter: [] as string[], nat: [] as string[] };
   let ruleLines = 0;
   const table = (
     name: "filter" | "nat",
-    written: string[],
+    changed: string[],
     before: Map<string, string[]>,
     rules: Map<string, string[]>,
     del: string[],
   ) => {
-    if (written.length === 0 && del.length === 0) return;
     const whole: string[] = [];
     const edits: [string, ChainEdit][] = [];
-    for (const c of written) {
+    for (const c of changed) {
       const old = before.get(c);
       const now = rules.get(c) ?? [];
+      if (old && now.length >= minRules && DISPATCH_CHAINS.has(`${name}/${c}`)) {
+        const d = dispatchEdit(c, old, now);
+        if (d) {
+          if (!sameList(d.order, now)) kernelOrder.set(`${name}/${c}`, d.order);
+          // Only the kernel's order differed from the render: nothing to write.
+          if (d.edit.deletes.length + d.edit.inserts.length === 0) continue;
+          edits.push([c, d.edit]);
+          written[name].push(c);
+          continue;
+        }
+      }
       const e = old && now.length >= minRules ? chainEdit(c, old, now) : null;
       if (e) edits.push([c, e]);
       else whole.push(c);
+      written[name].push(c);
     }
+    if (whole.length === 0 && edits.length === 0 && del.length === 0) return;
     parts.push(`*${name}`);
     for (const c of whole) parts.push(`:${c} - [0:0]`);
     for (const c of del) parts.push(`:${c} - [0:0]`);
@@ -120,11 +185,42 @@ export function planIncremental(
   };
   table("filter", base.writtenChains.filter, prev.filter, r.filter.rules, []);
   table("nat", base.writtenChains.nat, prev.nat, r.nat.rules, base.deletedChains);
+  if (parts.length === 0) {
+    return {
+      payload: "",
+      ruleLines: 0,
+      totalLines: 0,
+      writtenChains: written,
+      deletedChains: [],
+      empty: true,
+      editedChains: [],
+      kernelOrder,
+    };
+  }
   return {
     ...base,
     payload: `${parts.join("\n")}\n`,
     ruleLines,
     totalLines: parts.length,
+    writtenChains: written,
     editedChains: edited,
+    kernelOrder,
   };
+}
+
+/** The applied state with the kernel's rule order for the chains a plan left out of the render's order. */
+export function withKernelOrder(a: AppliedState, order: Map<string, string[]> | undefined): AppliedState {
+  if (!order?.size) return a;
+  const out: AppliedState = { filter: new Map(a.filter), nat: new Map(a.nat) };
+  for (const [key, rules] of order) {
+    const i = key.indexOf("/");
+    out[key.slice(0, i) as "filter" | "nat"].set(key.slice(i + 1), rules);
+  }
+  return out;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

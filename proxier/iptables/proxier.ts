@@ -14,7 +14,7 @@ import type { Conntrack } from "../../src/netlinux/conntrack.js";
 import { type Iptables, IptablesError, type Table } from "../../src/netlinux/iptables.js";
 import { type UdpState, staleConntrackEntries, udpStateOf } from "../conntrack/cleanup.js";
 import type { HealthState, ProxierMetrics } from "../metrics.js";
-import { type IncrementalPlan, planIncremental } from "./incremental.js";
+import { type IncrementalPlan, planIncremental, withKernelOrder } from "./incremental.js";
 import { ensureJumpRules } from "./jumps.js";
 import { type AppliedState, type RestorePlan, appliedStateOf, planFull, planPartial } from "./partial.js";
 import { Chains, type RenderOptions, type RenderResult, render } from "./render.js";
@@ -285,7 +285,7 @@ export class IptablesProxier {
       planMs = t2 - t1;
       if (!plan.empty) await this.ipt.restore(plan.payload);
       iptMs += this.now() - t2;
-      this.applied = appliedStateOf(result);
+      this.applied = withKernelOrder(appliedStateOf(result), "kernelOrder" in plan ? plan.kernelOrder : undefined);
       this.lastRender = result;
       this.needFullSync = false;
       if (full) this.lastFullSync = start;

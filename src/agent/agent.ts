@@ -38,6 +38,12 @@ export interface AgentOptions {
   subnetFile: string;
   /** iptables proxier --iptables-min-sync-period (a duration such as "100ms"); the proxy's default (1s) when unset. */
   proxyMinSyncPeriod?: string;
+  /**
+   * Backend of the iptables proxier; unset = its default (auto: detect like iptables-wrappers). Detection probes
+   * iptables-legacy-save, and that alone instantiates empty legacy tables in the namespace ("iptables-legacy tables
+   * present" in every later iptables-save), so a caller that knows the backend (the sandbox) names it.
+   */
+  iptablesBackend?: "nft" | "legacy" | "auto";
 }
 
 export interface RunningAgent {
@@ -98,7 +104,13 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
   if (o.proxyMode === "userspace") {
     components.push(
       new InProcessUserspaceProxy(
-        { kubeconfig: o.kubeconfig, nodeName: o.nodeName, nodeIP: o.nodeIP, metricsAddress: "127.0.0.1:10249" },
+        {
+          kubeconfig: o.kubeconfig,
+          nodeName: o.nodeName,
+          nodeIP: o.nodeIP,
+          metricsAddress: "127.0.0.1:10249",
+          ...(o.iptablesBackend && o.iptablesBackend !== "auto" ? { backend: o.iptablesBackend } : {}),
+        },
         log,
       ),
     );
@@ -120,6 +132,7 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
           o.clusterCIDR,
           "--metrics-bind-address",
           "127.0.0.1:10249",
+          ...(o.iptablesBackend ? ["--iptables-backend", o.iptablesBackend] : []),
           ...(o.proxyMinSyncPeriod ? ["--iptables-min-sync-period", o.proxyMinSyncPeriod] : []),
         ],
         log,

@@ -90,7 +90,14 @@ export class InProcessUserspaceProxy implements Component {
   private daemon: { stop(opts?: { cleanup?: boolean }): Promise<void> } | null = null;
 
   constructor(
-    private readonly opts: { kubeconfig: string; nodeName: string; nodeIP: string; metricsAddress: string },
+    private readonly opts: {
+      kubeconfig: string;
+      nodeName: string;
+      nodeIP: string;
+      metricsAddress: string;
+      /** Named backend for the portal rules; unset = detect (which probes, and so creates, legacy tables). */
+      backend?: "legacy" | "nft";
+    },
     private readonly log: Logger,
   ) {}
 
@@ -100,7 +107,9 @@ export class InProcessUserspaceProxy implements Component {
 
   async start(): Promise<void> {
     const { startUserspaceDaemon } = await import("../../proxier/userspace/daemon.js");
+    const { execRunner } = await import("../../proxier/userspace/runner.js");
     this.daemon = await startUserspaceDaemon({
+      ...(this.opts.backend ? { runner: await execRunner(null, this.opts.backend) } : {}),
       kubeconfig: this.opts.kubeconfig,
       nodeName: this.opts.nodeName,
       nodeIPs: [this.opts.nodeIP],

@@ -353,6 +353,10 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         "5",
         "--subnet-file",
         join(n.dir, "subnet.env"),
+        // Fresh namespaces: nft (what auto-detection would pick) without its legacy probes, which would leave
+        // empty iptables-legacy tables behind (the "iptables-legacy tables present" warning of iptables-save).
+        "--iptables-backend",
+        "nft",
       ];
       if (o.backend === "host-gw") args.push("--no-overlay");
       agentArgs.set(n.name, args);

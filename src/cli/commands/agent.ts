@@ -29,6 +29,7 @@ interface AgentFlags {
   podCidr?: string;
   subnetFile: string;
   iptablesMinSyncPeriod: string;
+  iptablesBackend: string;
 }
 
 /** `podwire agent`: the node agent: kubelet + proxier + overlay (+ DNS) in one process tree, one log stream. */
@@ -65,6 +66,7 @@ export function registerAgent(program: Command): void {
       "iptables proxier: minimum time between syncs, start to start (kube-proxy's default is 1s; short keeps service programming latency low)",
       "50ms",
     )
+    .option("--iptables-backend <backend>", "iptables proxier backend: auto | legacy | nft", "auto")
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
         throw new UsageError(`--proxy-mode must be iptables, userspace or none, got ${f.proxyMode}`);
@@ -72,6 +74,8 @@ export function registerAgent(program: Command): void {
       const nodeName = f.nodeName ?? hostname();
       const nodeIP = f.nodeIp ?? defaultNodeIP();
       if (!nodeIP) throw new UsageError("no global IPv4 address found; pass --node-ip");
+      if (!["auto", "legacy", "nft"].includes(f.iptablesBackend))
+        throw new UsageError(`--iptables-backend must be auto, legacy or nft, got ${f.iptablesBackend}`);
       if (!/^\d+(\.\d+)?(ms|s|m|h)?$/.test(f.iptablesMinSyncPeriod))
         throw new UsageError(`invalid --iptables-min-sync-period: ${f.iptablesMinSyncPeriod} (e.g. 100ms, 1s)`);
       const log = pino({ base: { node: nodeName } }, pino.destination(2));
@@ -99,6 +103,7 @@ export function registerAgent(program: Command): void {
           ...(f.podCidr ? { podCIDR: f.podCidr } : {}),
           subnetFile: f.subnetFile,
           proxyMinSyncPeriod: f.iptablesMinSyncPeriod,
+          iptablesBackend: f.iptablesBackend as "auto" | "legacy" | "nft",
         },
         log,
         sink,

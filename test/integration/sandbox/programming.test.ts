@@ -1,12 +1,14 @@
 /**
  * The sandbox's service-programming path on the real kernel: the iptables proxier with in-place chain edits
- * (-D / positioned -I on partial syncs, proxier/iptables/incremental.ts) must leave every node namespace exactly as
- * one full sync of the same objects would — same chains, same rules, same order — on the nft and legacy backends.
+ * (-D / -I on partial syncs, proxier/iptables/incremental.ts) must leave every node namespace as one full sync of the
+ * same objects would — same chains, same rules, same order (dispatch chains: same rules, same last rule) — on the
+ * nft and legacy backends, also after several syncs that each start from the kernel order the previous one left.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { EndpointSlice, Service } from "../../../src/api/index.js";
 import { type Backend, IptablesRunner } from "../../../src/netlinux/iptables.js";
+import { DISPATCH_CHAINS } from "../../../proxier/iptables/incremental.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
 import { NetnsScope } from "../../support/netns.js";
 
@@ -68,6 +70,9 @@ async function kernelChains(ipt: IptablesRunner): Promise<Record<string, string[
       if (line.startsWith("-A")) out[key].push(line);
     }
   }
+  // Dispatch chains hold disjoint matches in any order, the last rule last (incremental.ts): compare them as sets.
+  for (const [k, rules] of Object.entries(out))
+    if (DISPATCH_CHAINS.has(k)) out[k] = [...[...rules].sort(), `last: ${rules.at(-1) ?? ""}`];
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 

@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { EndpointSlice, Service } from "../../../src/api/index.js";
 import { splitWords } from "../../../src/netlinux/iptables.js";
-import { chainEdit, planIncremental } from "../../../proxier/iptables/incremental.js";
+import { DISPATCH_CHAINS, chainEdit, planIncremental, withKernelOrder } from "../../../proxier/iptables/incremental.js";
 import { appliedStateOf, planPartial } from "../../../proxier/iptables/partial.js";
 import { render } from "../../../proxier/iptables/render.js";
 import { runs } from "../../support/runs.js";
@@ -157,22 +157,54 @@ function stateOf(r: ReturnType<typeof render>): Tables {
   ]);
 }
 
+/** Kernel state for comparison: dispatch chains as sorted sets plus their last rule (their order is free). */
+function normal(t: Tables): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [table, chains] of t) {
+    for (const [c, rules] of chains) {
+      out[`${table}/${c}`] = DISPATCH_CHAINS.has(`${table}/${c}`)
+        ? [...[...rules].sort(), `last: ${rules.at(-1)}`]
+        : rules;
+    }
+  }
+  return out;
+}
+
+/** A world step: toggle a few services and change a few endpoint counts (like a stream of API changes). */
+const stepArb = fc.array(fc.tuple(fc.integer({ min: 0, max: 59 }), fc.boolean(), fc.integer({ min: 0, max: 2 })), {
+  minLength: 1,
+  maxLength: 4,
+});
+
 describe("partial plans with in-place edits", () => {
-  it("lead from one render's kernel state to the next render's, rules and order", () => {
+  it("a sequence of syncs leads the kernel to each render's rules (dispatch chains in any order, last rule last)", () => {
     fc.assert(
-      fc.property(worldArb, worldArb, (w1, w2) => {
-        const r1 = renderWorld(w1);
-        const r2 = renderWorld(w2);
-        const plan = planIncremental(appliedStateOf(r1), r2, planPartial(appliedStateOf(r1), r2));
-        const state = stateOf(r1);
-        applyPayload(state, plan.payload);
-        assert.deepEqual(state, stateOf(r2));
+      fc.property(worldArb, fc.array(stepArb, { minLength: 1, maxLength: 6 }), (w0, steps) => {
+        const w = w0.map(([p, e]) => [p, e] as [boolean, number]);
+        let r = renderWorld(w);
+        let applied = appliedStateOf(r);
+        const state = stateOf(r);
+        for (const step of steps) {
+          for (const [i, present, eps] of step) w[i] = [present, eps];
+          const next = renderWorld(w);
+          const plan = planIncremental(applied, next, planPartial(applied, next));
+          applyPayload(state, plan.payload);
+          assert.deepEqual(normal(state), normal(stateOf(next)));
+          // What the proxier keeps: the render, with the kernel's order where the plan left it different.
+          applied = withKernelOrder(appliedStateOf(next), plan.kernelOrder);
+          for (const [key, order] of plan.kernelOrder) {
+            const [table, chain] = key.split("/") as [string, string];
+            assert.deepEqual(state.get(table)?.get(chain), order, `${key}: kernelOrder is the kernel's order`);
+          }
+          r = next;
+        }
+        void r;
       }),
       { numRuns: runs(500, 80) },
     );
   });
 
-  it("one added service edits the shared dispatch chain instead of rewriting it", () => {
+  it("one added service inserts its dispatch rule at the top instead of rewriting the chain", () => {
     const w: [boolean, number][] = Array.from({ length: 60 }, (_, i) => [i !== 30, 1]);
     const r1 = renderWorld(w);
     w[30] = [true, 1];
@@ -180,7 +212,27 @@ describe("partial plans with in-place edits", () => {
     const plan = planIncremental(appliedStateOf(r1), r2, planPartial(appliedStateOf(r1), r2));
     assert.ok(plan.editedChains.includes("nat/KUBE-SERVICES"), `edited: ${plan.editedChains.join(",")}`);
     assert.doesNotMatch(plan.payload, /^:KUBE-SERVICES /m, "KUBE-SERVICES is not flushed");
-    assert.match(plan.payload, /^-I KUBE-SERVICES \d+ .*-d 10\.96\.1\.31 /m);
+    assert.match(plan.payload, /^-I KUBE-SERVICES 1 .*-d 10\.96\.1\.31 /m);
     assert.ok(plan.totalLines < 20, `${plan.totalLines} lines`);
+    const state = stateOf(r1);
+    applyPayload(state, plan.payload);
+    assert.equal(
+      state.get("nat")?.get("KUBE-SERVICES")?.at(-1),
+      r2.nat.rules.get("KUBE-SERVICES")?.at(-1),
+      "NodePorts jump stays last",
+    );
+  });
+
+  it("a sync that changes nothing but finds the kernel's order differing writes nothing", () => {
+    const w: [boolean, number][] = Array.from({ length: 60 }, (_, i) => [i !== 30, 1]);
+    const r1 = renderWorld(w);
+    w[30] = [true, 1];
+    const r2 = renderWorld(w);
+    const p1 = planIncremental(appliedStateOf(r1), r2, planPartial(appliedStateOf(r1), r2));
+    const applied = withKernelOrder(appliedStateOf(r2), p1.kernelOrder);
+    assert.ok(p1.kernelOrder.has("nat/KUBE-SERVICES"));
+    const p2 = planIncremental(applied, r2, planPartial(applied, r2));
+    assert.ok(p2.empty, p2.payload);
+    assert.deepEqual(p2.kernelOrder, p1.kernelOrder);
   });
 });
