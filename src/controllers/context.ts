@@ -10,6 +10,8 @@ export interface ControllerContext {
   now: () => Date;
   /** Worker count per controller (default 2). */
   workers?: number;
+  /** Workers of the EndpointSlice and Endpoints controllers each (their writes follow every Service create). */
+  endpointWorkers?: number;
   /** Periodic full re-enqueue, the safety net of a level-driven loop (default 30 s). */
   resyncMs?: number;
 }

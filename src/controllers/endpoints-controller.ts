@@ -1,7 +1,6 @@
 /** The EndpointSlice and Endpoints controllers: keep each selector Service's endpoints in step with its pods. */
 import type { EndpointSlice, Endpoints, Node, Pod, Service } from "../api/index.js";
 import { LabelManagedBy, LabelServiceName } from "../api/index.js";
-import { selectorFromMap } from "../api/selectors.js";
 import { type Informer, isAlreadyExists, isNotFound } from "../client/index.js";
 import type { ControllerContext, RunningController } from "./context.js";
 import {
@@ -13,15 +12,23 @@ import {
   reconcileSlices,
   sameEndpoints,
 } from "./endpoints.js";
+import { type EndpointIndexes, endpointIndexes } from "./endpoint-index.js";
 import { nsKey, splitKey } from "./pods.js";
 import { type ReconcileLoop, type ReconcileResult, runReconcileLoop } from "./runner.js";
 
-/** Enqueues a Service whenever it, or a pod it selects (before or after a label change), changes. */
-function wireServiceEvents(services: Informer<Service>, pods: Informer<Pod>, loop: ReconcileLoop): (() => void)[] {
+/**
+ * Enqueues a Service whenever it, or a pod it selects (before or after a label change), changes. The pod → Services
+ * step goes through the selector index: O(Services sharing a label with the pod), not O(Services).
+ */
+function wireServiceEvents(
+  services: Informer<Service>,
+  pods: Informer<Pod>,
+  idx: EndpointIndexes,
+  loop: ReconcileLoop,
+): (() => void)[] {
   const enqueueSvc = (s: Service) => loop.queue.add(nsKey(s.metadata.namespace, s.metadata.name));
   const enqueueFor = (p: Pod) => {
-    for (const s of services.list(p.metadata.namespace))
-      if (managesEndpoints(s) && selectorFromMap(s.spec.selector).matches(p.metadata.labels)) enqueueSvc(s);
+    for (const s of idx.services.servicesFor(p)) enqueueSvc(s);
   };
   return [
     services.addHandler({ onAdd: enqueueSvc, onUpdate: (_o, s) => enqueueSvc(s), onDelete: enqueueSvc }),
@@ -29,11 +36,18 @@ function wireServiceEvents(services: Informer<Service>, pods: Informer<Pod>, loo
       onAdd: enqueueFor,
       onUpdate: (old, p) => {
         enqueueFor(p);
-        enqueueFor(old);
+        if (!sameLabels(old, p)) enqueueFor(old);
       },
       onDelete: enqueueFor,
     }),
   ];
+}
+
+function sameLabels(a: Pod, b: Pod): boolean {
+  const x = a.metadata.labels ?? {};
+  const y = b.metadata.labels ?? {};
+  const kx = Object.keys(x);
+  return kx.length === Object.keys(y).length && kx.every((k) => x[k] === y[k]);
 }
 
 export function startEndpointSliceController(ctx: ControllerContext): RunningController {
@@ -43,49 +57,69 @@ export function startEndpointSliceController(ctx: ControllerContext): RunningCon
   const slices = ctx.source.informer<EndpointSlice>("EndpointSlice", {
     labelSelector: `${LabelManagedBy}=${ManagedByController}`,
   });
+  const { idx, release } = endpointIndexes(ctx.source, { pods, services, nodes });
+  idx.watchSlices(slices);
+  // resourceVersions of this controller's own writes: their watch events need no second look (kube's
+  // endpointSliceTracker); any other change to a managed slice (a user's edit, a delete) is reconciled.
+  const written = new Map<string, string>();
+  const remember = (r: { ok: boolean; value?: EndpointSlice }) => {
+    const m = r.ok ? r.value?.metadata : undefined;
+    if (m?.resourceVersion) written.set(nsKey(m.namespace, m.name), m.resourceVersion);
+  };
 
   const reconcile = async (key: string): Promise<ReconcileResult> => {
     const { namespace, name } = splitKey(key);
     const svc = services.get(namespace, name);
-    const existing = slices.list(namespace).filter((s) => isManagedSlice(s, name));
+    const existing = idx.slicesOf(namespace, name).filter((s) => isManagedSlice(s, name));
     let desired: EndpointSlice[] = [];
     if (svc) {
       if (!managesEndpoints(svc)) return undefined; // user-managed (or ExternalName): not ours to touch
-      const nodeMap = new Map(nodes.list().map((n) => [n.metadata.name ?? "", n]));
-      desired = desiredEndpointSlices(svc, pods.list(namespace), nodeMap);
+      desired = desiredEndpointSlices(svc, idx.pods.select(namespace, svc.spec.selector ?? {}), idx.nodes);
     }
     const ch = reconcileSlices(desired, existing);
-    let retry = false;
-    for (const s of ch.delete) {
-      const r = await ctx.client.delete("EndpointSlice", namespace, s.metadata.name ?? "");
-      if (!r.ok && !isNotFound(r.error)) retry = true;
-    }
-    for (const s of ch.create) {
-      const r = await ctx.client.create(s);
-      if (!r.ok) {
-        retry = true; // AlreadyExists: our cache is behind; the next pass updates it
-        if (!isAlreadyExists(r.error))
+    // The writes of one Service go out together (not one round trip after another).
+    const results = await Promise.all([
+      ...ch.delete.map(async (s) => {
+        const r = await ctx.client.delete("EndpointSlice", namespace, s.metadata.name ?? "");
+        written.delete(nsKey(namespace, s.metadata.name));
+        return r.ok || isNotFound(r.error);
+      }),
+      ...ch.create.map(async (s) => {
+        const r = await ctx.client.create(s);
+        remember(r);
+        // AlreadyExists: our cache is behind; the next pass updates it
+        if (!r.ok && !isAlreadyExists(r.error))
           ctx.log.warn({ controller: "endpointslice", key, err: r.error.message }, "creating endpointslice failed");
-      }
-    }
-    for (const s of ch.update) {
-      const r = await ctx.client.update(s);
-      if (!r.ok) retry = true;
-    }
-    return retry ? { retry: true } : undefined;
+        return r.ok;
+      }),
+      ...ch.update.map(async (s) => {
+        const r = await ctx.client.update(s);
+        remember(r);
+        return r.ok;
+      }),
+    ]);
+    return results.every(Boolean) ? undefined : { retry: true };
   };
 
-  const loop = runReconcileLoop("endpointslice", reconcile, { workers: ctx.workers ?? 2, log: ctx.log });
-  const unsubs = wireServiceEvents(services, pods, loop);
+  const loop = runReconcileLoop("endpointslice", reconcile, {
+    workers: ctx.endpointWorkers ?? ctx.workers ?? 2,
+    log: ctx.log,
+  });
+  const unsubs = wireServiceEvents(services, pods, idx, loop);
   const enqueueSliceOwner = (s: EndpointSlice) => {
     const svc = s.metadata.labels?.[LabelServiceName];
+    const k = nsKey(s.metadata.namespace, s.metadata.name);
+    if (written.get(k) === s.metadata.resourceVersion) return;
     if (svc) loop.queue.add(nsKey(s.metadata.namespace, svc));
   };
   unsubs.push(
     slices.addHandler({
       onAdd: enqueueSliceOwner,
       onUpdate: (_o, s) => enqueueSliceOwner(s),
-      onDelete: enqueueSliceOwner,
+      onDelete: (s) => {
+        written.delete(nsKey(s.metadata.namespace, s.metadata.name));
+        enqueueSliceOwner(s);
+      },
     }),
   );
   // A node's zone label feeds endpoints' zone: re-sync services with pods on a node whose labels changed.
@@ -107,6 +141,7 @@ export function startEndpointSliceController(ctx: ControllerContext): RunningCon
       clearInterval(resync);
       for (const u of unsubs) u();
       await loop.stop();
+      release();
     },
   };
 }
@@ -115,6 +150,11 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
   const services = ctx.source.informer<Service>("Service");
   const pods = ctx.source.informer<Pod>("Pod");
   const endpoints = ctx.source.informer<Endpoints>("Endpoints");
+  const { idx, release } = endpointIndexes(ctx.source, {
+    pods,
+    services,
+    nodes: ctx.source.informer<Node>("Node"),
+  });
 
   const reconcile = async (key: string): Promise<ReconcileResult> => {
     const { namespace, name } = splitKey(key);
@@ -128,7 +168,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
       }
       return undefined;
     }
-    const want = desiredEndpoints(svc, pods.list(namespace));
+    const want = desiredEndpoints(svc, idx.pods.select(namespace, svc.spec.selector ?? {}));
     if (!want) return undefined;
     if (!cur) {
       const r = await ctx.client.create(want);
@@ -144,8 +184,11 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
     return r.ok ? undefined : { retry: true };
   };
 
-  const loop = runReconcileLoop("endpoints", reconcile, { workers: ctx.workers ?? 2, log: ctx.log });
-  const unsubs = wireServiceEvents(services, pods, loop);
+  const loop = runReconcileLoop("endpoints", reconcile, {
+    workers: ctx.endpointWorkers ?? ctx.workers ?? 2,
+    log: ctx.log,
+  });
+  const unsubs = wireServiceEvents(services, pods, idx, loop);
   unsubs.push(
     // Only a deleted Endpoints is a reason to look again (recreate it); an orphan Endpoints without a Service
     // is reached only through its Service's deletion, so user-made Endpoints objects are left alone.
@@ -165,6 +208,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
       clearInterval(resync);
       for (const u of unsubs) u();
       await loop.stop();
+      release();
     },
   };
 }

@@ -52,7 +52,7 @@ export interface ControllersOptions {
   /** Per-node prefix length (IPv4 default 24; IPv6 default 64). */
   nodeCIDRMaskSize?: number;
   nodeCIDRMaskSizeIPv6?: number;
-  /** Seconds without a node heartbeat before it is marked Unknown (default 40). */
+  /** Seconds without a node heartbeat before it is marked Unknown (default 50, kube-controller-manager 1.32). */
   nodeMonitorGracePeriod?: number;
   /** Seconds a pod stays on a node that is not Ready before it is evicted (default 300; -1 = never). */
   podEvictionTimeout?: number;
@@ -60,6 +60,12 @@ export interface ControllersOptions {
   nodeMonitorPeriod?: number;
   /** Workers per controller (default 2). */
   workers?: number;
+  /**
+   * Workers of the EndpointSlice and of the Endpoints controller (default 8; kube-controller-manager's
+   * --concurrent-service-endpoint-syncs/--concurrent-endpointslice-syncs). Each Service create brings one write
+   * from each, so with fewer workers than the clients creating Services the controllers fall behind.
+   */
+  endpointWorkers?: number;
   /** Full re-sync interval in seconds (default 30). */
   resyncPeriod?: number;
   log?: ClientLogger;
@@ -113,6 +119,7 @@ export function startControllers(opts: ControllersOptions): ControllerManager {
     events: eventRecorder(client, "podwire-controller-manager", { log }),
     now: opts.now ?? (() => new Date()),
     workers: opts.workers ?? 2,
+    endpointWorkers: opts.endpointWorkers ?? 8,
     resyncMs: (opts.resyncPeriod ?? 30) * 1000,
   };
   const clusterCIDRs = (Array.isArray(opts.clusterCIDR) ? opts.clusterCIDR : (opts.clusterCIDR ?? "").split(","))
@@ -139,7 +146,7 @@ export function startControllers(opts: ControllersOptions): ControllerManager {
       case "nodelifecycle":
         running.push(
           startNodeLifecycleController(ctx, {
-            gracePeriodMs: (opts.nodeMonitorGracePeriod ?? 40) * 1000,
+            gracePeriodMs: (opts.nodeMonitorGracePeriod ?? 50) * 1000,
             monitorPeriodMs: (opts.nodeMonitorPeriod ?? 5) * 1000,
             evictionSeconds: opts.podEvictionTimeout ?? 300,
           }),
