@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import pino from "pino";
 import { parse as parseYaml } from "yaml";
 import { TokenFile } from "../../apiserver/auth.js";
 import { writeKubeconfig } from "../../apiserver/kubeconfig.js";
@@ -19,6 +20,24 @@ interface ServerFlags {
   controllers: string[];
   advertiseAddress?: string;
   tlsSan: string[];
+  nodeMonitorGracePeriod: string;
+  podEvictionTimeout: string;
+  logLevel: string;
+}
+
+/** A Go duration as kube-controller-manager's flags take it (`40s`, `5m0s`, `1m30s`, `500ms`) → seconds. */
+export function parseDuration(flag: string, s: string): number {
+  const re = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/gy;
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+  if (s === "0") return 0;
+  let total = 0;
+  let at = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    total += Number(m[1]) * (unit[m[2] as string] as number);
+    at = re.lastIndex;
+  }
+  if (at === 0 || at !== s.length) throw new UsageError(`invalid ${flag} ${s} (a duration such as 40s, 5m0s, 1m30s)`);
+  return total;
 }
 
 function portRange(s: string): [number, number] {
@@ -69,6 +88,18 @@ export function registerServer(program: Command): void {
       collectCsv,
       [],
     )
+    // kube-controller-manager's names and (1.32) defaults.
+    .option(
+      "--node-monitor-grace-period <duration>",
+      "how long a node may go without a heartbeat before it is marked Unknown (NotReady)",
+      "50s",
+    )
+    .option(
+      "--pod-eviction-timeout <duration>",
+      "how long pods stay on a node that is not Ready before they are deleted (0 = at once)",
+      "5m0s",
+    )
+    .option("--log-level <level>", "controller/scheduler log level (fatal|error|warn|info|debug|trace|silent)", "info")
     .action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError("--data-dir is required");
       if (flags.storage !== "sqlite" && flags.storage !== "etcd")
@@ -79,6 +110,14 @@ export function registerServer(program: Command): void {
         throw new UsageError(`invalid --service-cluster-ip-range ${flags.serviceClusterIpRange}`);
       if (!/^[^:]*:\d+$/.test(flags.listen) && !/^\[.*\]:\d+$/.test(flags.listen))
         throw new UsageError(`invalid --listen ${flags.listen}`);
+      const nodeMonitorGracePeriod = parseDuration("--node-monitor-grace-period", flags.nodeMonitorGracePeriod);
+      if (nodeMonitorGracePeriod <= 0) throw new UsageError("--node-monitor-grace-period must be positive");
+      const podEvictionTimeout = parseDuration("--pod-eviction-timeout", flags.podEvictionTimeout);
+      const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+      if (!levels.includes(flags.logLevel))
+        throw new UsageError(`invalid --log-level ${flags.logLevel} (${levels.join("|")})`);
+      // One JSON log stream on stderr (like `podwire agent`); each component tagged.
+      const log = pino({ level: flags.logLevel, base: { component: "server" } }, pino.destination(2));
       const server = await startApiServer({
         dataDir: flags.dataDir,
         listen: flags.listen,
@@ -90,6 +129,10 @@ export function registerServer(program: Command): void {
         extraSANs: flags.tlsSan,
       });
       process.stderr.write(`podwire server: listening on ${server.url}; KUBECONFIG=${server.kubeconfigPath}\n`);
+      log.info(
+        { url: server.url, storage: flags.storage, nodeMonitorGracePeriod, podEvictionTimeout },
+        "apiserver listening",
+      );
       // --controllers follows kube-controller-manager: `*` all, `-name` removes one; `scheduler` is one of them here.
       const list = flags.controllers.length ? flags.controllers : ["*"];
       const none = list.length === 1 && (list[0] === "none" || list[0] === "");
@@ -102,11 +145,17 @@ export function registerServer(program: Command): void {
             kubeconfig: server.kubeconfigPath,
             controllers: controllerList,
             clusterCIDR: flags.clusterCidr,
+            nodeMonitorGracePeriod,
+            podEvictionTimeout,
+            log: log.child({ component: "controller-manager" }),
           }),
         );
       if (schedulerOn)
         parts.push(
-          await startOptional("../../scheduler/index.js", "startScheduler", { kubeconfig: server.kubeconfigPath }),
+          await startOptional("../../scheduler/index.js", "startScheduler", {
+            kubeconfig: server.kubeconfigPath,
+            log: log.child({ component: "scheduler" }),
+          }),
         );
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

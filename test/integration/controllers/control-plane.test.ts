@@ -208,7 +208,7 @@ describe("control plane inside podwire server", () => {
   });
 
   it("a node whose heartbeat stops goes Unknown; its pods and endpoints turn not ready", async () => {
-    // Pretend the last heartbeat was long ago (the grace period is 40 s; the monitor looks every 5 s).
+    // Pretend the last heartbeat was long ago (the grace period is 50 s; the monitor looks every 5 s).
     await postNode(c, "n1", new Date(Date.now() - 120_000));
     await until(async () => {
       const n = await c.get("Node", undefined, "n1");
