@@ -52,9 +52,20 @@ export async function startServerProcess(extraArgs: string[] = [], dirIn?: strin
   const port = await freePort();
   let out = "";
   const launch = async (): Promise<ChildProcess> => {
+    // PODWIRE_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server in benchmarks.
+    const nodeArgs = (process.env.PODWIRE_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const proc = spawn(
       process.execPath,
-      [podwireBin, "server", "--data-dir", join(dir, "data"), "--listen", `127.0.0.1:${port}`, ...extraArgs],
+      [
+        ...nodeArgs,
+        podwireBin,
+        "server",
+        "--data-dir",
+        join(dir, "data"),
+        "--listen",
+        `127.0.0.1:${port}`,
+        ...extraArgs,
+      ],
       {
         stdio: ["ignore", "pipe", "pipe"],
       },
