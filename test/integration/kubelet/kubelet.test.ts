@@ -595,17 +595,26 @@ describe("kubelet with the process runtime", () => {
       ],
       { hostNetwork: true },
     );
-  const freePort = () => 20_000 + Math.floor(Math.random() * 30_000);
+  /** A port free on 127.0.0.1 a moment ago (bound to 0 and released). */
+  const freePort = () =>
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.on("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const a = srv.address();
+        srv.close(() => resolve(a && typeof a === "object" ? a.port : 0));
+      });
+    });
 
   for (const handler of ["httpGet", "tcpSocket"] as const) {
     it(`startupProbe ${handler}: Started stays false until the port answers, then the pod becomes Ready`, async () => {
-      const port = freePort();
+      const port = await freePort();
       const name = `start${handler.toLowerCase()}`;
       const probe =
         handler === "httpGet"
           ? { httpGet: { path: "/ok", port }, periodSeconds: 1, failureThreshold: 30 }
           : { tcpSocket: { port }, periodSeconds: 1, failureThreshold: 30 };
-      await fake.create(lateListener(name, port, 3000, probe));
+      await fake.create(lateListener(name, port, 4000, probe));
       await until("running, not started", () => status(name)?.state?.running && status(name)?.started === false);
       assert.equal(readyCond(name), "False");
       await until("started", () => status(name)?.started === true, 20_000);
@@ -615,7 +624,7 @@ describe("kubelet with the process runtime", () => {
   }
 
   it("startupProbe httpGet: a non-2xx/3xx answer counts as failure (restart after failureThreshold)", async () => {
-    const port = freePort();
+    const port = await freePort();
     await fake.create(
       lateListener("starthttp500", port, 0, {
         httpGet: { path: "/bad", port },
