@@ -170,7 +170,10 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
       "--http-port=8080",
     );
     const [p] = await readyPods("app=envpod", 1);
-    const env = await shellIn(nodeNs(p?.spec.nodeName ?? ""), p?.status?.podIP ?? "", "env");
+    // Ready without a readiness probe means "started": netexec may not listen yet, so retry the first request.
+    const env = await until("envpod's netexec answers", () =>
+      shellIn(nodeNs(p?.spec.nodeName ?? ""), p?.status?.podIP ?? "", "env"),
+    );
     assert.match(env, new RegExp(`^WEB_SERVICE_HOST=${clusterIP}$`, "m"), "WEB_SERVICE_HOST = ClusterIP");
     assert.match(env, /^WEB_SERVICE_PORT=80$/m, "WEB_SERVICE_PORT = 80");
     assert.match(
