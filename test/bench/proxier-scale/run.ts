@@ -2,11 +2,16 @@
  * proxier-scale benchmark: render time and payload size for N services × 10 endpoints, the iptables-restore time
  * of that payload in a throwaway namespace on the legacy and nft backends (the floor any kube-proxy pays), and a
  * partial sync after one endpoint change (lines written, wall time vs the restore floor of that same payload).
+ * The restores are plain iptables-{legacy,nft}-restore runs of the payload without podwire: the payload is the
+ * text kube-proxy writes for the same cluster (byte-identical after its canonical sort), so they are the peer's cost.
+ * When the nft restore does not finish within --nft-timeout, the same restore is measured at n/16 and n/8
+ * services and the growth exponent and an extrapolated time for n are printed (marked as such).
+ * Every figure comes with the load average at the time (the machine may be shared).
  *
- *   npm run build && node dist/test/bench/proxier-scale/run.js [--sizes 1000,10000] [--nft-timeout 120]
+ *   npm run build && node dist/test/bench/proxier-scale/run.js [--sizes 1000,10000] [--nft-timeout 300]
  */
 import { performance } from "node:perf_hooks";
-import { cpus, hostname } from "node:os";
+import { cpus, hostname, loadavg } from "node:os";
 import { IptablesRunner } from "../../../src/netlinux/iptables.js";
 import { addNetns, delNetns, runIn } from "../../../src/netlinux/netns.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
@@ -19,20 +24,45 @@ const arg = (name: string, def: string) => {
   return i >= 0 ? args[i + 1]! : def;
 };
 const sizes = arg("--sizes", "1000,10000").split(",").map(Number);
-const nftTimeoutS = Number(arg("--nft-timeout", "120"));
+const nftTimeoutS = Number(arg("--nft-timeout", "300"));
 
 const lines = (s: string) => s.split("\n").length - 1;
 const secs = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
-async function timedRestore(ns: string, bin: string, payload: string, timeoutS: number): Promise<number | null> {
+interface Restore {
+  /** Wall time, null when it did not finish within the timeout. */
+  ms: number | null;
+  /** CPU seconds of the restore process (user = iptables' own code, sys = kernel, mostly netlink/commit). */
+  userS: number;
+  sysS: number;
+}
+
+async function timedRestore(ns: string, bin: string, payload: string, timeoutS: number): Promise<Restore> {
   const t = performance.now();
-  const r = await runIn(ns, "timeout", [String(timeoutS), bin, "-w", "120", "--noflush", "--counters"], {
-    input: payload,
-    check: false,
-  });
-  if (r.code === 124) return null;
+  const r = await runIn(
+    ns,
+    "/usr/bin/time",
+    ["-f", "pwtime %U %S", "timeout", String(timeoutS), bin, "-w", "120", "--noflush", "--counters"],
+    { input: payload, check: false },
+  );
+  const ms = performance.now() - t;
+  const m = r.stderr.match(/pwtime ([\d.]+) ([\d.]+)/);
+  const cpu = { userS: Number(m?.[1] ?? Number.NaN), sysS: Number(m?.[2] ?? Number.NaN) };
+  if (r.code === 124) return { ms: null, ...cpu };
   if (r.code !== 0) throw new Error(`${bin}: ${r.stderr}`);
-  return performance.now() - t;
+  return { ms, ...cpu };
+}
+
+const load = () => `load ${loadavg()[0]!.toFixed(1)}`;
+const restoreText = (r: Restore, timeoutS: number) =>
+  `${r.ms === null ? `did not finish in ${timeoutS} s` : secs(r.ms)} (cpu user ${r.userS.toFixed(2)} s, sys ${r.sysS.toFixed(2)} s; ${load()})`;
+
+function renderPayload(n: number): string {
+  const { services, slices } = objects(n);
+  return render(
+    { services, endpointSlices: slices, node: { name: NODE, ips: ["198.18.0.1"] } },
+    { clusterCIDRs: ["10.128.0.0/10"] },
+  ).payload;
 }
 
 async function withNs<T>(tag: string, fn: (ns: string) => Promise<T>): Promise<T> {
@@ -53,12 +83,16 @@ async function bench(n: number) {
   // Cold render: fresh objects every run, so no per-object memo or fragment cache helps (what a full sync at
   // start-up pays). Warm render: the same objects again (what a sync pays when little changed).
   const renderRuns: number[] = [];
+  const renderCpu: number[] = [];
   let payload = "";
-  for (let k = 0; k < (n >= 10_000 ? 2 : 5); k++) {
+  for (let k = 0; k < (n >= 10_000 ? 3 : 5); k++) {
     const fresh = structuredClone(input);
+    const c = process.cpuUsage();
     const t = performance.now();
     payload = render(fresh, opts).payload;
     renderRuns.push(performance.now() - t);
+    const d = process.cpuUsage(c);
+    renderCpu.push((d.user + d.system) / 1000);
   }
   const renderMs = Math.min(...renderRuns);
   render(input, opts);
@@ -67,17 +101,39 @@ async function bench(n: number) {
   const warmMs = performance.now() - t0;
   const fullLines = lines(payload);
   console.log(
-    `render (cold, incl. payload text): ${secs(renderMs)} (best of ${renderRuns.length}); warm re-render ${secs(warmMs)}; payload ${fullLines} lines, ${(payload.length / 1e6).toFixed(1)} MB`,
+    `render (cold, incl. payload text): ${secs(renderMs)} (best of ${renderRuns.length}; process cpu ${secs(Math.min(...renderCpu))}); warm re-render ${secs(warmMs)}; payload ${fullLines} lines, ${(payload.length / 1e6).toFixed(1)} MB; ${load()}`,
   );
 
-  const legacyMs = await withNs("leg", (ns) => timedRestore(ns, "iptables-legacy-restore", payload, 600));
-  console.log(
-    `iptables-legacy-restore of the full payload (empty namespace): ${legacyMs === null ? "timeout" : secs(legacyMs)}`,
-  );
-  const nftMs = await withNs("nft", (ns) => timedRestore(ns, "iptables-nft-restore", payload, nftTimeoutS));
-  console.log(
-    `iptables-nft-restore of the full payload (empty namespace): ${nftMs === null ? `did not finish in ${nftTimeoutS} s` : secs(nftMs)}`,
-  );
+  const legacy = await withNs("leg", (ns) => timedRestore(ns, "iptables-legacy-restore", payload, 600));
+  const legacyMs = legacy.ms;
+  console.log(`iptables-legacy-restore of the full payload (empty namespace): ${restoreText(legacy, 600)}`);
+  const nft = await withNs("nft", (ns) => timedRestore(ns, "iptables-nft-restore", payload, nftTimeoutS));
+  const nftMs = nft.ms;
+  console.log(`iptables-nft-restore of the full payload (empty namespace): ${restoreText(nft, nftTimeoutS)}`);
+  // Why nft is slow: for --noflush, iptables-nft-restore (1.8.9, nft-cache.c) collects every chain a command
+  // names or jumps to in a sorted linked list (cache_chain_list_insert: O(chains) per insert, so O(lines × chains))
+  // and then fetches those chains one by one. A command without a chain (here a table-wide `-Z`) makes it fetch
+  // all chains in one dump instead. Not what podwire or kube-proxy write (it zeroes every rule counter in the
+  // table); measured only to show where the time goes.
+  const zPayload = payload.replace("*filter\n", "*filter\n-Z\n").replace("*nat\n", "*nat\n-Z\n");
+  const nftZ = await withNs("nftz", (ns) => timedRestore(ns, "iptables-nft-restore", zPayload, nftTimeoutS));
+  console.log(`  same payload with a table-wide -Z first (diagnostic, not used): ${restoreText(nftZ, nftTimeoutS)}`);
+  if (nftMs === null && n >= 160) {
+    // How it grows: the same restore at n/16 and n/8 services.
+    const probe: [number, number][] = [];
+    for (const m of [n >> 4, n >> 3]) {
+      const r = await withNs("nftp", (ns) => timedRestore(ns, "iptables-nft-restore", renderPayload(m), nftTimeoutS));
+      console.log(`  iptables-nft-restore at ${m} services: ${restoreText(r, nftTimeoutS)}`);
+      if (r.ms !== null) probe.push([m, r.ms]);
+    }
+    if (probe.length === 2) {
+      const k = Math.log(probe[1]![1] / probe[0]![1]) / Math.log(2);
+      const est = probe[1]![1] * 8 ** k;
+      console.log(
+        `  nft restore time grows like n^${k.toFixed(2)}: extrapolated ${(est / 1000).toFixed(0)} s for ${n} services (an estimate, not a measurement)`,
+      );
+    }
+  }
 
   // Partial sync through the proxier (legacy backend): full sync, change one endpoint, partial sync.
   const partial = await withNs("part", async (ns) => {
@@ -103,14 +159,14 @@ async function bench(n: number) {
     const wall = performance.now() - t;
     if (!r.ok || r.full) throw new Error(`partial sync failed: ${r.error?.message}`);
     const floor = await timedRestore(ns, "iptables-legacy-restore", r.plan!.payload, 600);
-    return { fullMs: full.durationMs, wall, lines: r.plan!.totalLines, payload: r.plan!.payload, floor: floor! };
+    return { fullMs: full.durationMs, wall, lines: r.plan!.totalLines, payload: r.plan!.payload, floor: floor.ms! };
   });
   console.log(`proxier full sync (legacy; jump rules, iptables-save, restore): ${secs(partial.fullMs)}`);
   console.log(
     `partial sync after one endpoint change: ${partial.lines} lines written, ${secs(partial.wall)} wall (render+plan+restore); restore floor of that payload ${secs(partial.floor)}`,
   );
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(4) : "n/a");
-  console.log("ratios:");
+  console.log(`ratios (${load()}):`);
   console.log(
     `  render / legacy restore            = ${legacyMs ? ratio(renderMs, legacyMs) : "n/a"}  (target ≤ 0.10)`,
   );
