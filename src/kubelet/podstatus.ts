@@ -34,12 +34,26 @@ export interface PodView {
   hostIP: string;
   startTime: string;
   containers: ContainerView[];
+  /** spec.initContainers' states, in order (absent when the pod has none). */
+  initContainers?: ContainerView[];
   /** Set when the sandbox itself failed (network, image): the reason is shown on the pod. */
   sandboxError?: { reason: string; message: string };
   terminating?: boolean;
 }
 
+const completed = (c: ContainerView) => c.state.kind === "terminated" && c.state.exitCode === 0;
+
+/** Init containers that have not completed (in order). */
+export function incompleteInit(v: PodView): ContainerView[] {
+  return (v.initContainers ?? []).filter((c) => !completed(c));
+}
+
 export function podPhase(pod: Pod, v: PodView): NonNullable<PodStatus["phase"]> {
+  // Init containers first (kubelet getPhase): a failed one that will not be retried fails the pod; until all
+  // have completed the pod is Pending.
+  const pendingInit = incompleteInit(v);
+  if (pendingInit.some((c) => c.state.kind === "terminated" && !c.willRestart)) return "Failed";
+  if (pendingInit.length) return "Pending";
   const cs = v.containers;
   if (cs.length === 0) return "Pending";
   let waiting = 0;
@@ -124,11 +138,13 @@ export function buildPodStatus(pod: Pod, v: PodView, now: string): PodStatus {
   const notReady = v.containers.filter((c) => !c.ready).map((c) => c.name);
   const containersReady = v.containers.length > 0 && notReady.length === 0 && !v.terminating;
   const msg = notReady.length ? `containers with unready status: [${notReady.join(" ")}]` : undefined;
+  const initPending = incompleteInit(v).map((c) => c.name);
+  const initMsg = initPending.length ? `containers with incomplete status: [${initPending.join(" ")}]` : undefined;
   const status: PodStatus = {
     phase,
     conditions: [
       cond("PodReadyToStartContainers", v.podIPs.length > 0 || !!pod.spec.hostNetwork, now, prev),
-      cond("Initialized", true, now, prev),
+      cond("Initialized", initPending.length === 0, now, prev, "ContainersNotInitialized", initMsg),
       cond("Ready", containersReady && phase === "Running", now, prev, "ContainersNotReady", msg),
       cond("ContainersReady", containersReady, now, prev, "ContainersNotReady", msg),
       cond("PodScheduled", true, now, prev),
@@ -137,6 +153,7 @@ export function buildPodStatus(pod: Pod, v: PodView, now: string): PodStatus {
     hostIPs: v.hostIP ? [{ ip: v.hostIP }] : [],
     startTime: v.startTime,
     containerStatuses: v.containers.map(containerStatus),
+    ...(v.initContainers ? { initContainerStatuses: v.initContainers.map(containerStatus) } : {}),
     qosClass: "BestEffort",
   };
   if (v.podIPs.length) {

@@ -60,6 +60,8 @@ export interface PodWorkerDeps {
 
 interface ContainerRun {
   spec: Container;
+  /** An init container: runs to completion, in order, before the app containers start. */
+  init: boolean;
   image: string;
   proc?: ContainerProcess;
   restartCount: number;
@@ -89,6 +91,9 @@ export class PodWorker {
   sandbox: Sandbox | null = null;
   podIPs: string[] = [];
   readonly containers = new Map<string, ContainerRun>();
+  /** spec.initContainers in order; `initDone` once every one has exited 0. */
+  readonly initContainers: ContainerRun[] = [];
+  private initDone = false;
   sandboxError: { reason: string; message: string } | undefined;
   terminating = false;
   terminated = false;
@@ -101,25 +106,30 @@ export class PodWorker {
     private readonly deps: PodWorkerDeps,
   ) {
     this.pod = pod;
-    for (const c of pod.spec.containers) {
-      this.containers.set(c.name, {
-        spec: c,
-        image: c.image ?? "",
-        restartCount: 0,
-        state: { kind: "waiting", reason: "ContainerCreating" },
-        started: false,
-        ready: false,
-        willRestart: true,
-        startedAtMs: 0,
-        backoff: new RestartBackoff(deps.backoff),
-        timers: [],
-        readiness: initialProbeState("readiness"),
-        liveness: initialProbeState("liveness"),
-        startup: initialProbeState("startup"),
-        starting: false,
-        env: {},
-      });
-    }
+    const inits = pod.spec.initContainers ?? [];
+    // With init containers pending, everything waits as "PodInitializing" (what the kubelet reports).
+    const waiting = inits.length ? "PodInitializing" : "ContainerCreating";
+    const run = (c: Container, init: boolean): ContainerRun => ({
+      spec: c,
+      init,
+      image: c.image ?? "",
+      restartCount: 0,
+      state: { kind: "waiting", reason: waiting },
+      started: false,
+      ready: false,
+      willRestart: true,
+      startedAtMs: 0,
+      backoff: new RestartBackoff(deps.backoff),
+      timers: [],
+      readiness: initialProbeState("readiness"),
+      liveness: initialProbeState("liveness"),
+      startup: initialProbeState("startup"),
+      starting: false,
+      env: {},
+    });
+    for (const c of inits) this.initContainers.push(run(c, true));
+    this.initDone = inits.length === 0;
+    for (const c of pod.spec.containers) this.containers.set(c.name, run(c, false));
   }
 
   private event(type: "Normal" | "Warning", reason: string, message: string): void {
@@ -144,23 +154,26 @@ export class PodWorker {
       hostIP: this.deps.hostIP,
       startTime: this.startTime,
       terminating: this.terminating,
-      containers: [...this.containers.values()].map((c) => {
-        const cv: ContainerView = {
-          name: c.spec.name,
-          image: c.image,
-          restartCount: c.restartCount,
-          ready: c.ready,
-          started: c.started,
-          state: c.state,
-          willRestart: c.willRestart,
-        };
-        if (c.last) cv.last = c.last;
-        if (c.proc) cv.containerID = `${this.uid}-${c.spec.name}-${c.restartCount}`;
-        return cv;
-      }),
+      containers: [...this.containers.values()].map((c) => this.containerView(c)),
     };
+    if (this.initContainers.length) v.initContainers = this.initContainers.map((c) => this.containerView(c));
     if (this.sandboxError) v.sandboxError = this.sandboxError;
     return v;
+  }
+
+  private containerView(c: ContainerRun): ContainerView {
+    const cv: ContainerView = {
+      name: c.spec.name,
+      image: c.image,
+      restartCount: c.restartCount,
+      ready: c.ready,
+      started: c.started,
+      state: c.state,
+      willRestart: c.willRestart,
+    };
+    if (c.last) cv.last = c.last;
+    if (c.proc) cv.containerID = `${this.uid}-${c.spec.name}-${c.restartCount}`;
+    return cv;
   }
 
   /** Creates the sandbox and starts the containers; retries sandbox failures until the pod goes away. */
@@ -171,7 +184,8 @@ export class PodWorker {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       this.sandboxError = { reason: "FailedCreatePodSandBox", message };
-      for (const c of this.containers.values()) c.state = { kind: "waiting", reason: "ContainerCreating", message };
+      for (const c of this.allContainers())
+        if (c.state.kind === "waiting") c.state = { kind: "waiting", reason: c.state.reason, message };
       this.deps.log.warn({ pod: this.key, err: message }, "pod sandbox creation failed; retrying");
       this.event("Warning", "FailedCreatePodSandBox", `Failed to create pod sandbox: ${message}`);
       this.deps.changed(this);
@@ -180,8 +194,25 @@ export class PodWorker {
       return;
     }
     if (this.terminating) return;
-    await Promise.all([...this.containers.values()].map((c) => this.startContainer(c)));
+    await this.startNext();
     this.deps.changed(this);
+  }
+
+  private allContainers(): ContainerRun[] {
+    return [...this.initContainers, ...this.containers.values()];
+  }
+
+  /** The first init container that has not completed, or (all completed) every app container. */
+  private async startNext(): Promise<void> {
+    if (!this.initDone) {
+      const next = this.initContainers.find((c) => !(c.state.kind === "terminated" && c.state.exitCode === 0));
+      if (next) {
+        await this.startContainer(next);
+        return;
+      }
+      this.initDone = true;
+    }
+    await Promise.all([...this.containers.values()].map((c) => this.startContainer(c)));
   }
 
   private async createSandbox(): Promise<void> {
@@ -332,9 +363,10 @@ export class PodWorker {
     c.proc = proc;
     c.startedAtMs = Date.now();
     c.state = { kind: "running", startedAt: nowIso() };
-    // Started (and so Ready) waits for the startup probe when there is one.
-    c.started = !c.spec.startupProbe;
-    c.ready = c.started && !c.spec.readinessProbe;
+    // Started (and so Ready) waits for the startup probe when there is one; an init container is ready only
+    // once it has completed.
+    c.started = c.init || !c.spec.startupProbe;
+    c.ready = !c.init && c.started && !c.spec.readinessProbe;
     c.readiness = initialProbeState("readiness");
     c.liveness = initialProbeState("liveness");
     c.startup = initialProbeState("startup");
@@ -344,7 +376,7 @@ export class PodWorker {
       "container started",
     );
     this.event("Normal", "Started", `Started container ${c.spec.name}`);
-    this.startProbes(c, proc);
+    if (!c.init) this.startProbes(c, proc);
     void proc.exited.then((r) => this.onExit(c, proc, r.code, r.signal));
   }
 
@@ -372,10 +404,23 @@ export class PodWorker {
       this.deps.changed(this);
       return;
     }
-    // A container killed by a failed liveness/startup probe restarts unless restartPolicy is Never (kubelet
-    // computePodActions), whatever its exit code.
     const policy = this.pod.spec.restartPolicy ?? "Always";
-    c.willRestart = shouldRestart(policy, code) || (!!c.killMessage && policy !== "Never");
+    if (c.init) {
+      if (code === 0) {
+        // Completed: ready, never run again; the next init container (or the app containers) starts.
+        c.ready = true;
+        c.willRestart = false;
+        void this.startNext().then(() => this.deps.changed(this));
+        this.deps.changed(this);
+        return;
+      }
+      // A failed init container is retried unless restartPolicy is Never (then the pod fails).
+      c.willRestart = policy !== "Never";
+    } else {
+      // A container killed by a failed liveness/startup probe restarts unless restartPolicy is Never (kubelet
+      // computePodActions), whatever its exit code.
+      c.willRestart = shouldRestart(policy, code) || (!!c.killMessage && policy !== "Never");
+    }
     if (c.willRestart) {
       const ranFor = Date.now() - c.startedAtMs;
       const delay = c.restartCount === 0 && !c.last ? 0 : c.backoff.next(ranFor);
@@ -528,14 +573,14 @@ export class PodWorker {
     this.terminating = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (!first) return;
-    for (const c of this.containers.values()) {
+    for (const c of this.allContainers()) {
       for (const t of c.timers) clearTimeout(t);
       c.timers = [];
       c.ready = false;
     }
     this.deps.changed(this);
     await Promise.all(
-      [...this.containers.values()].map((c) => {
+      this.allContainers().map((c) => {
         if (!c.proc) return Promise.resolve();
         this.event("Normal", "Killing", `Stopping container ${c.spec.name}`);
         return this.killContainer(c, c.proc, graceSeconds);
@@ -554,6 +599,6 @@ export class PodWorker {
   /** The running container of a name (for logs/exec). */
   container(name: string | undefined): ContainerRun | undefined {
     if (!name) return this.containers.values().next().value;
-    return this.containers.get(name);
+    return this.containers.get(name) ?? this.initContainers.find((c) => c.spec.name === name);
   }
 }

@@ -640,6 +640,55 @@ describe("kubelet with the process runtime", () => {
     );
   });
 
+  it("init containers run in order to completion (a failing one retried) before the app containers", async () => {
+    const once = join(dir, "init2-failed-once");
+    await fake.create(
+      pod("initpod", [{ name: "c", image: "x", command: ["sh", "-c", `echo app-sees-$(cat ${once}); sleep 600`] }], {
+        initContainers: [
+          { name: "init1", image: "x", command: ["sh", "-c", "echo one; sleep 2"] },
+          {
+            name: "init2",
+            image: "x",
+            command: ["sh", "-c", `if [ -f ${once} ]; then exit 0; fi; echo marker > ${once}; exit 1`],
+          },
+        ],
+      }),
+    );
+    const cond = (t: string) => getPod("initpod")?.status?.conditions?.find((c) => c.type === t);
+    await until("initializing", () => getPod("initpod")?.status?.initContainerStatuses?.[0]?.state?.running);
+    const pending = getPod("initpod");
+    assert.equal(pending?.status?.phase, "Pending");
+    assert.equal(cond("Initialized")?.status, "False");
+    assert.equal(cond("Initialized")?.message, "containers with incomplete status: [init1 init2]");
+    assert.equal(pending?.status?.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
+    await until("Running after init", () => getPod("initpod")?.status?.phase === "Running", 30_000);
+    const st = getPod("initpod")?.status;
+    const [i1, i2] = st?.initContainerStatuses ?? [];
+    assert.equal(i1?.state?.terminated?.reason, "Completed");
+    assert.equal(i1?.ready, true, "a completed init container is ready");
+    assert.equal(i1?.restartCount, 0);
+    assert.equal(i2?.restartCount, 1, "the failing init container was run again");
+    assert.equal(i2?.lastState?.terminated?.exitCode, 1);
+    assert.equal(i2?.state?.terminated?.exitCode, 0);
+    assert.equal(cond("Initialized")?.status, "True");
+    await until("app ran after init2", async () => (await logOf("initpod")).includes("app-sees-marker"));
+    assert.match((await kcall("/containerLogs/default/initpod/init1")).text, /^one$/m, "init container logs");
+  });
+
+  it("init container failure with restartPolicy Never → Failed, app container never started", async () => {
+    await fake.create(
+      pod("initnever", [{ name: "c", image: "x", command: ["sleep", "600"] }], {
+        restartPolicy: "Never",
+        initContainers: [{ name: "boom", image: "x", command: ["sh", "-c", "exit 3"] }],
+      }),
+    );
+    await until("Failed", () => getPod("initnever")?.status?.phase === "Failed");
+    const st = getPod("initnever")?.status;
+    assert.equal(st?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+    assert.equal(st?.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
+    assert.equal(st?.containerStatuses?.[0]?.restartCount, 0);
+  });
+
   it("graceful deletion: SIGTERM, sandbox removed, object deleted", async () => {
     const before = listNetns(prefix).length;
     await fake.delete("Pod", "default", "envpod", { gracePeriodSeconds: 2 });

@@ -141,6 +141,31 @@ describe("pod phase and status", () => {
     assert.equal(podPhase(pod({ restartPolicy: "Never" }), view([exited(1, false)])), "Failed");
     assert.equal(podPhase(pod({ restartPolicy: "Always" }), view([exited(1, true)])), "Running");
   });
+  it("init containers: Pending until all completed, Initialized False naming them; Never + failure → Failed", () => {
+    const waitingApp: ContainerView = {
+      ...running,
+      ready: false,
+      state: { kind: "waiting", reason: "PodInitializing" },
+    };
+    const initRunning = { ...running, name: "i1", ready: false };
+    const initNext: ContainerView = { ...waitingApp, name: "i2" };
+    const v1 = { ...view([waitingApp]), initContainers: [initRunning, initNext] };
+    const st = buildPodStatus(pod(), v1, now);
+    assert.equal(st.phase, "Pending");
+    const init = st.conditions?.find((c) => c.type === "Initialized");
+    assert.equal(init?.status, "False");
+    assert.equal(init?.reason, "ContainersNotInitialized");
+    assert.equal(init?.message, "containers with incomplete status: [i1 i2]");
+    assert.equal(st.initContainerStatuses?.length, 2);
+    const done = { ...exited(0, false), name: "i1" };
+    const v2 = { ...view([running]), initContainers: [done, { ...done, name: "i2" }] };
+    assert.equal(buildPodStatus(pod(), v2, now).phase, "Running");
+    assert.equal(buildPodStatus(pod(), v2, now).conditions?.find((c) => c.type === "Initialized")?.status, "True");
+    const failedNever = { ...view([waitingApp]), initContainers: [{ ...exited(3, false), name: "i1" }] };
+    assert.equal(podPhase(pod({ restartPolicy: "Never" }), failedNever), "Failed");
+    const retrying = { ...view([waitingApp]), initContainers: [{ ...exited(3, true), name: "i1" }] };
+    assert.equal(podPhase(pod(), retrying), "Pending", "a failed init container that will be retried");
+  });
   it("waiting for first start → Pending", () => {
     assert.equal(
       podPhase(pod(), view([{ ...running, state: { kind: "waiting", reason: "ContainerCreating" } }])),
