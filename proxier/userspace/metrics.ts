@@ -7,6 +7,11 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export class UserspaceMetrics {
   readonly registry: Registry;
+  /**
+   * Flushes of counts kept as plain numbers on hot paths (per TCP connection, prom-client's labelled inc()
+   * costs a label hash each time); run before any of the connection metrics is read.
+   */
+  private readonly collectors = new Set<() => void>();
   readonly activeConnections: Gauge<"service" | "protocol">;
   readonly connectionsTotal: Counter<"service" | "protocol">;
   readonly bytes: Counter<"service" | "direction">;
@@ -21,32 +26,38 @@ export class UserspaceMetrics {
   constructor(registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
+    const collect = () => this.flush();
     this.activeConnections = new Gauge({
       name: "podwire_userspace_active_connections",
+      collect,
       help: "Open proxied TCP connections and live UDP client entries per service port",
       labelNames: ["service", "protocol"],
       registers,
     });
     this.connectionsTotal = new Counter({
       name: "podwire_userspace_connections_total",
+      collect,
       help: "TCP connections accepted and UDP client entries created per service port",
       labelNames: ["service", "protocol"],
       registers,
     });
     this.bytes = new Counter({
       name: "podwire_userspace_bytes_total",
+      collect,
       help: "Bytes proxied per service port; direction=in is client to backend, out is backend to client",
       labelNames: ["service", "direction"],
       registers,
     });
     this.dialFailures = new Counter({
       name: "podwire_userspace_dial_failures_total",
+      collect,
       help: "Failed backend dials (each attempt) per service port",
       labelNames: ["service"],
       registers,
     });
     this.noEndpoints = new Counter({
       name: "podwire_userspace_no_endpoint_total",
+      collect,
       help: "Connections or datagrams dropped because no endpoint could be reached",
       labelNames: ["service"],
       registers,
@@ -80,5 +91,15 @@ export class UserspaceMetrics {
       help: "Cumulative proxy iptables restore failures",
       registers,
     });
+  }
+
+  /** Registers a flush of pending counts; returns its removal. */
+  addCollector(flush: () => void): () => void {
+    this.collectors.add(flush);
+    return () => this.collectors.delete(flush);
+  }
+
+  flush(): void {
+    for (const f of this.collectors) f();
   }
 }

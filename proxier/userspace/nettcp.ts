@@ -89,6 +89,13 @@ export class NetTcpProxySocket {
     return this.server;
   }
 
+  /** Not supported here: a net.Server cannot stop accepting and keep its socket (both processes accept). */
+  handOff(_spare: unknown): boolean {
+    return false;
+  }
+
+  acceptHere(): void {}
+
   /** Stops accepting. Established connections are left alone (endpoint or service changes never cut them). */
   close(): Promise<void> {
     // server.close()'s callback waits for every connection to end; the listening socket itself is closed at once,

@@ -149,7 +149,17 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
   let chain: Promise<void> = Promise.resolve();
   const pool =
     opts.workers && opts.workers > 0
-      ? new TcpWorkerPool(opts.workers, metrics, opts.dialTimeoutsMs, (m) => log.warn(m))
+      ? new TcpWorkerPool(
+          opts.workers,
+          metrics,
+          opts.dialTimeoutsMs,
+          (m) => log.warn(m),
+          (key, spare) => {
+            const l = listeners.get(key);
+            if (l && isTcp(l.sock) && pool?.isShared(key)) l.sock.handOff(spare);
+            else (spare as { close?: () => void }).close?.();
+          },
+        )
       : null;
   await pool?.start();
 
@@ -215,10 +225,12 @@ export async function startUserspaceProxier(opts: UserspaceProxierOptions): Prom
       for (const info of desired.values()) {
         const l = listeners.get(info.key);
         if (!l || !isTcp(l.sock)) continue;
-        if (info.affinitySeconds > 0)
+        const sock = l.sock;
+        if (info.affinitySeconds > 0) {
           pool.unshare(info.key); // affinity state must live in one process
-        else if (pool.isShared(info.key)) pool.setEndpoints(info.key, info.endpoints);
-        else pool.share(info.key, info.name, l.sock.shareable(), info.endpoints);
+          sock.acceptHere();
+        } else if (pool.isShared(info.key)) pool.setEndpoints(info.key, info.endpoints);
+        else pool.share(info.key, info.name, () => sock.shareable(), info.endpoints);
       }
     }
     // 4. Rules.

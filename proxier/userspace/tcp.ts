@@ -38,6 +38,14 @@ export interface TcpPortal {
   listenOn(handle: unknown): Promise<void>;
   /** What worker processes get over IPC to accept on the same socket. */
   shareable(): unknown;
+  /**
+   * A worker accepts on this socket now: stop accepting here and keep `spare` (this process's unwatched
+   * descriptor of the same socket, sent back by the worker) for re-sharing or accepting again. False (and
+   * `spare` is closed) when there is nothing to hand off — already done, or not supported.
+   */
+  handOff(spare: unknown): boolean;
+  /** Accept in this process again (the socket is no longer shared: ClientIP affinity lives here). */
+  acceptHere(): void;
   /** Stops accepting. Established connections are left alone (endpoint or service changes never cut them). */
   close(): Promise<void>;
   /** Destroys every proxied connection (process shutdown). */
@@ -100,6 +108,8 @@ function onShutdownDone(this: PendingShutdown, status: number): void {
 export class TcpProxySocket implements TcpPortal {
   readonly protocol = "tcp" as const;
   private handle: RawTcpHandle | null = null;
+  /** Whether this process accepts on `handle` (false after handOff). */
+  private accepting = false;
   private readonly conns = new Set<Conn>();
   private readonly active;
   private readonly accepted;
@@ -108,6 +118,12 @@ export class TcpProxySocket implements TcpPortal {
   private readonly dialFail;
   private readonly noEp;
   private readonly usesAffinity: () => boolean;
+  // Counts since the last flush into the Prometheus children (see UserspaceMetrics.addCollector).
+  private nAccepted = 0;
+  private nActive = 0;
+  private nBytesIn = 0;
+  private nBytesOut = 0;
+  private readonly removeCollector: () => void;
   port = 0;
 
   constructor(
@@ -125,6 +141,15 @@ export class TcpProxySocket implements TcpPortal {
     this.dialFail = metrics.dialFailures.labels(id.name);
     this.noEp = metrics.noEndpoints.labels(id.name);
     this.usesAffinity = () => lb.usesAffinity(id.key);
+    this.removeCollector = metrics.addCollector(() => this.flushCounts());
+  }
+
+  private flushCounts(): void {
+    if (this.nAccepted) this.accepted.inc(this.nAccepted);
+    if (this.nActive) this.active.inc(this.nActive);
+    if (this.nBytesIn) this.bytesIn.inc(this.nBytesIn);
+    if (this.nBytesOut) this.bytesOut.inc(this.nBytesOut);
+    this.nAccepted = this.nActive = this.nBytesIn = this.nBytesOut = 0;
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -134,6 +159,7 @@ export class TcpProxySocket implements TcpPortal {
     if (err === 0) err = h.listen(LISTEN_BACKLOG);
     if (err !== 0) {
       h.close();
+      this.retireCollector();
       return Promise.reject(errnoError(err, "listen"));
     }
     const out: { port?: number } = {};
@@ -159,10 +185,38 @@ export class TcpProxySocket implements TcpPortal {
     return this.handle;
   }
 
+  handOff(spare: unknown): boolean {
+    if (!this.raw.isHandle(spare)) return false;
+    if (!this.accepting || !this.handle) {
+      spare.close();
+      return false;
+    }
+    // Two processes accepting on one socket wake each other for every connection; measured 3-4x fewer new
+    // connections per second than one acceptor. Closing our watched descriptor leaves the socket listening
+    // (the worker's and the spare descriptor keep it), so nothing is refused meanwhile.
+    this.handle.close();
+    this.handle = spare;
+    this.accepting = false;
+    return true;
+  }
+
+  acceptHere(): void {
+    if (this.accepting || !this.handle) return;
+    if (this.handle.listen(LISTEN_BACKLOG) === 0) this.accept(this.handle);
+  }
+
   close(): Promise<void> {
     this.handle?.close();
     this.handle = null;
+    this.accepting = false;
+    if (this.conns.size === 0) this.retireCollector();
     return Promise.resolve();
+  }
+
+  /** Listener closed and no connection left: nothing will count any more. */
+  private retireCollector(): void {
+    this.flushCounts();
+    this.removeCollector();
   }
 
   destroyConnections(): void {
@@ -175,6 +229,7 @@ export class TcpProxySocket implements TcpPortal {
 
   private accept(h: RawTcpHandle): void {
     this.handle = h;
+    this.accepting = true;
     // err < 0: accept failed (EMFILE: libuv already dropped the connection); keep listening.
     h.onconnection = (err, client) => {
       if (err === 0 && client) this.onConnection(client);
@@ -182,8 +237,8 @@ export class TcpProxySocket implements TcpPortal {
   }
 
   private onConnection(client: RawTcpHandle): void {
-    this.accepted.inc();
-    this.active.inc();
+    this.nAccepted++;
+    this.nActive++;
     const conn: Conn = {
       client,
       backend: null,
@@ -308,10 +363,10 @@ export class TcpProxySocket implements TcpPortal {
   private onEof(conn: Conn, dst: RawTcpHandle, fromClient: boolean): void {
     if (fromClient) conn.clientEof = true;
     else conn.backendEof = true;
-    // The other direction already finished (our FIN to this side went out) and nothing is queued towards dst:
-    // close() sends dst its FIN — no separate shutdown(2) needed.
-    const otherDone = fromClient ? conn.clientShut : conn.backendShut;
-    if (otherDone && dst.writeQueueSize === 0) {
+    // Both FINs read and nothing queued either way: close() sends each side its FIN (the receive queues are
+    // empty, so no reset) — one shutdown(2) fewer, and a still pending shutdown of the first direction is moot.
+    const { client, backend } = conn;
+    if (conn.clientEof && conn.backendEof && client.writeQueueSize === 0 && backend!.writeQueueSize === 0) {
       this.release(conn);
       return;
     }
@@ -348,8 +403,9 @@ export class TcpProxySocket implements TcpPortal {
     conn.backend?.close();
     conn.backend = null;
     this.conns.delete(conn);
-    this.active.dec();
-    if (conn.bytesIn) this.bytesIn.inc(conn.bytesIn);
-    if (conn.bytesOut) this.bytesOut.inc(conn.bytesOut);
+    this.nActive--;
+    this.nBytesIn += conn.bytesIn;
+    this.nBytesOut += conn.bytesOut;
+    if (!this.handle && this.conns.size === 0) this.retireCollector();
   }
 }

@@ -4,9 +4,10 @@
  * spread connections over CPUs and spread the fds (two per connection) over several processes' limits.
  * Only services without ClientIP affinity are shared (affinity state lives in one process: the primary).
  */
+import type { SendHandle } from "node:child_process";
 import { RoundRobinBalancer } from "./loadbalancer.js";
 import { UserspaceMetrics } from "./metrics.js";
-import { type TcpPortal, createTcpProxySocket } from "./tcp.js";
+import { type TcpPortal, createTcpProxySocket, tcpImplementation } from "./tcp.js";
 
 export type ToWorker =
   | { type: "open"; key: string; name: string; dialTimeoutsMs?: number[] }
@@ -25,7 +26,7 @@ export interface ServiceCounters {
 
 export type FromWorker =
   | { type: "ready" }
-  | { type: "opened"; key: string }
+  | { type: "opened"; key: string; handOff?: boolean }
   | { type: "metrics"; services: Record<string, ServiceCounters> };
 
 async function metricValues(m: UserspaceMetrics): Promise<Record<string, ServiceCounters>> {
@@ -57,7 +58,13 @@ function main(): void {
         const s = createTcpProxySocket({ key: msg.key, name: msg.name }, lb, metrics, msg.dialTimeoutsMs);
         sockets.set(msg.key, s);
         s.listenOn(handle).then(
-          () => send({ type: "opened", key: msg.key }),
+          () => {
+            // With Node's handles, send the socket back: the primary keeps that (unwatched) descriptor and
+            // stops accepting itself, so this process is the only one woken for new connections.
+            if (tcpImplementation === "handles")
+              process.send?.({ type: "opened", key: msg.key, handOff: true }, handle as SendHandle);
+            else send({ type: "opened", key: msg.key });
+          },
           () => sockets.delete(msg.key),
         );
         break;

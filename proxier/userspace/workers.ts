@@ -11,8 +11,8 @@ import type { FromWorker, ServiceCounters, ToWorker } from "./worker.js";
 interface Shared {
   key: string;
   name: string;
-  /** The listening socket as the TCP portal shares it (a raw TCP handle, or a net.Server in the fallback). */
-  server: unknown;
+  /** The listening socket as the TCP portal shares it now (a TCP handle, or a net.Server in the fallback). */
+  server: () => unknown;
   endpoints: string[];
 }
 
@@ -32,6 +32,8 @@ export class TcpWorkerPool {
     private readonly metrics: UserspaceMetrics,
     private readonly dialTimeoutsMs?: number[],
     private readonly onLog: (msg: string) => void = () => {},
+    /** A worker accepts on the key's socket and sent back a descriptor of it (see TcpPortal.handOff). */
+    private readonly onHandOff: (key: string, spare: unknown) => void = () => {},
   ) {}
 
   async start(): Promise<void> {
@@ -45,9 +47,12 @@ export class TcpWorkerPool {
     });
     const slot: Slot = { child, last: {}, opened: new Set() };
     this.slots[i] = slot;
-    child.on("message", (m: FromWorker) => {
+    child.on("message", (m: FromWorker, handle?: unknown) => {
       if (m.type === "metrics") this.fold(slot, m.services);
-      else if (m.type === "opened") slot.opened.add(m.key);
+      else if (m.type === "opened") {
+        slot.opened.add(m.key);
+        if (m.handOff && handle) this.onHandOff(m.key, handle);
+      }
     });
     child.on("exit", (code, signal) => {
       if (this.stopping) return;
@@ -81,11 +86,11 @@ export class TcpWorkerPool {
 
   private sendOpen(slot: Slot, s: Shared): void {
     this.send(slot, { type: "lb", key: s.key, endpoints: s.endpoints });
-    this.send(slot, { type: "open", key: s.key, name: s.name, dialTimeoutsMs: this.dialTimeoutsMs }, s.server);
+    this.send(slot, { type: "open", key: s.key, name: s.name, dialTimeoutsMs: this.dialTimeoutsMs }, s.server());
   }
 
   /** Shares a listening server with every worker (idempotent per key). */
-  share(key: string, name: string, server: unknown, endpoints: string[]): void {
+  share(key: string, name: string, server: () => unknown, endpoints: string[]): void {
     if (this.shared.has(key)) return;
     const s = { key, name, server, endpoints: [...endpoints] };
     this.shared.set(key, s);
