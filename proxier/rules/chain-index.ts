@@ -18,8 +18,8 @@ import { isBuiltinChain } from "./model.js";
 class IntVec {
   a: Int32Array;
   n = 0;
-  constructor(cap = 1024) {
-    this.a = new Int32Array(cap);
+  constructor(cap: number) {
+    this.a = new Int32Array(Math.max(16, cap));
   }
   push(x: number): number {
     if (this.n === this.a.length) {
@@ -34,10 +34,17 @@ class IntVec {
 
 /** Rule runs of one dump: consecutive `-A` lines of one chain; `next` links the runs of a chain (-1 = last). */
 export class Runs {
-  readonly start = new IntVec(4096);
-  readonly end = new IntVec(4096);
-  readonly line = new IntVec(4096);
-  readonly next = new IntVec(4096);
+  readonly start: IntVec;
+  readonly end: IntVec;
+  readonly line: IntVec;
+  readonly next: IntVec;
+  /** `cap`: expected number of runs. */
+  constructor(cap: number) {
+    this.start = new IntVec(cap);
+    this.end = new IntVec(cap);
+    this.line = new IntVec(cap);
+    this.next = new IntVec(cap);
+  }
   add(start: number, end: number, line: number): number {
     this.start.push(start);
     this.end.push(end);
@@ -59,20 +66,21 @@ function sameRange(a: Uint8Array, as: number, b: Uint8Array, bs: number, len: nu
 }
 
 const encoder = new TextEncoder();
+const EMPTY = Buffer.alloc(0);
 
 export class TableIndex {
   /** Chains in declaration order: id = position. */
   n = 0;
-  readonly nameStart = new IntVec();
-  readonly nameEnd = new IntVec();
-  readonly hash = new IntVec();
-  readonly line = new IntVec();
-  readonly firstRun = new IntVec();
-  readonly lastRun = new IntVec();
+  readonly nameStart: IntVec;
+  readonly nameEnd: IntVec;
+  readonly hash: IntVec;
+  readonly line: IntVec;
+  readonly firstRun: IntVec;
+  readonly lastRun: IntVec;
   /** Policies of built-in chains (user chains have `-`). */
   readonly builtinPolicy = new Map<number, string>();
   /** Open addressing: chain id + 1, 0 = empty. */
-  private slots = new Int32Array(1024);
+  private slots: Int32Array;
 
   constructor(
     readonly name: string,
@@ -80,7 +88,19 @@ export class TableIndex {
     readonly runs: Runs,
     /** All bytes < 0x80: Latin-1 decoding (a copy) equals UTF-8 decoding. */
     private readonly ascii: boolean,
-  ) {}
+    /** Expected number of chains (sizes the arrays; they grow if needed). */
+    cap: number,
+  ) {
+    this.nameStart = new IntVec(cap);
+    this.nameEnd = new IntVec(cap);
+    this.hash = new IntVec(cap);
+    this.line = new IntVec(cap);
+    this.firstRun = new IntVec(cap);
+    this.lastRun = new IntVec(cap);
+    let slots = 64;
+    while (slots < cap * 2) slots *= 2;
+    this.slots = new Int32Array(slots);
+  }
 
   /** The text of bytes[start, end). */
   str(start: number, end: number): string {
@@ -88,7 +108,7 @@ export class TableIndex {
   }
 
   isBuiltin(id: number): boolean {
-    return this.builtinPolicy.has(id);
+    return this.builtinPolicy.size > 0 && this.builtinPolicy.has(id);
   }
 
   chainName(id: number): string {
@@ -117,9 +137,21 @@ export class TableIndex {
     return this.findRange(b, 0, b.length);
   }
 
-  /** Id here of chain `id` of another table index, or -1. */
-  findOf(other: TableIndex, id: number): number {
-    return this.findRange(other.bytes, other.nameStart.a[id]!, other.nameEnd.a[id]!, other.hash.a[id]!);
+  /** Id here of chain `id` of another table index, or -1; `guess` (an id here) is tried first. */
+  findOf(other: TableIndex, id: number, guess = -1): number {
+    const s = other.nameStart.a[id]!;
+    const len = other.nameEnd.a[id]! - s;
+    if (guess >= 0 && guess < this.n && this.hash.a[guess] === other.hash.a[id]) {
+      const gs = this.nameStart.a[guess]!;
+      if (this.nameEnd.a[guess]! - gs === len && sameRange(this.bytes, gs, other.bytes, s, len)) return guess;
+    }
+    return this.findRange(other.bytes, s, s + len, other.hash.a[id]!);
+  }
+
+  /** Whether chain `id` is named bytes[start, end) (of this index's bytes). */
+  isNamed(id: number, start: number, end: number): boolean {
+    const s = this.nameStart.a[id]!;
+    return this.nameEnd.a[id]! - s === end - start && sameRange(this.bytes, s, this.bytes, start, end - start);
   }
 
   /** Declares a chain; -1 if it already exists (a re-declaration flushes: the full parser's business). */
@@ -163,15 +195,43 @@ export class TableIndex {
     this.lastRun.a[id] = r;
   }
 
+  /** The chain's rule bytes joined by newlines: a view of one run, a copy of several. */
+  private rulesBytes(id: number): Buffer {
+    const rs = this.runs;
+    const f = this.firstRun.a[id]!;
+    if (f < 0) return EMPTY;
+    if (rs.next.a[f]! < 0) return this.bytes.subarray(rs.start.a[f]!, rs.end.a[f]!);
+    let total = -1;
+    for (let r = f; r >= 0; r = rs.next.a[r]!) total += rs.end.a[r]! - rs.start.a[r]! + 1;
+    const out = Buffer.allocUnsafe(total);
+    const src = this.bytes;
+    let at = 0;
+    // copied in JS: Buffer.copy makes a view object per call, and a KUBE-SERVICES chain has 10k short runs
+    for (let r = f; r >= 0; r = rs.next.a[r]!) {
+      if (at > 0) out[at++] = 10;
+      for (let i = rs.start.a[r]!, e = rs.end.a[r]!; i < e; i++) out[at++] = src[i]!;
+    }
+    return out;
+  }
+
   /**
    * The chain's rule lines as one string (joined by newlines, what LazyChain.rawText returns) and its runs as
    * [start, end, firstLine] triples of that string (LazyChain's layout).
    */
   rulesText(id: number): { text: string; runs: number[] } {
     const rs = this.runs;
-    const parts: string[] = [];
     const runs: number[] = [];
     let at = 0;
+    if (this.ascii) {
+      // one decode of the joined bytes; byte offsets are character offsets
+      for (let r = this.firstRun.a[id]!; r >= 0; r = rs.next.a[r]!) {
+        const n = rs.end.a[r]! - rs.start.a[r]!;
+        runs.push(at, at + n, rs.line.a[r]!);
+        at += n + 1;
+      }
+      return { text: this.rulesBytes(id).toString("latin1"), runs };
+    }
+    const parts: string[] = [];
     for (let r = this.firstRun.a[id]!; r >= 0; r = rs.next.a[r]!) {
       const p = this.str(rs.start.a[r]!, rs.end.a[r]!);
       runs.push(at, at + p.length, rs.line.a[r]!);
@@ -193,14 +253,101 @@ export class TableIndex {
       const ea = ra.end.a[fa]!;
       const sb = rb.start.a[fb]!;
       const eb = rb.end.a[fb]!;
-      if (ea - sa !== eb - sb) return false;
-      // short runs (an endpoint chain: 2 lines) compare faster in JS than through the native call
-      return ea - sa < 256
-        ? sameRange(this.bytes, sa, o.bytes, sb, ea - sa)
-        : this.bytes.compare(o.bytes, sb, eb, sa, ea) === 0;
+      // a JS loop over typed arrays beats Buffer.compare (argument checks per call) for chain-sized ranges
+      return ea - sa === eb - sb && sameRange(this.bytes, sa, o.bytes, sb, ea - sa);
     }
-    return this.rulesText(id).text === o.rulesText(oid).text;
+    return sameJoined(this, fa, o, fb);
   }
+}
+
+/** Whether the runs from `x` of `a` and from `y` of `b`, each joined by newlines, are the same bytes. */
+function sameJoined(a: TableIndex, x: number, b: TableIndex, y: number): boolean {
+  const ra = a.runs;
+  const rb = b.runs;
+  let pa = ra.start.a[x]!;
+  let ea = ra.end.a[x]!;
+  let pb = rb.start.a[y]!;
+  let eb = rb.end.a[y]!;
+  for (;;) {
+    const n = Math.min(ea - pa, eb - pb);
+    if (!sameRange(a.bytes, pa, b.bytes, pb, n)) return false;
+    pa += n;
+    pb += n;
+    if (pa === ea) {
+      x = ra.next.a[x]!;
+      if (pb === eb) {
+        // both runs end: both continue with a newline, or both are done
+        y = rb.next.a[y]!;
+        if (x < 0 || y < 0) return x === y;
+        pb = rb.start.a[y]!;
+        eb = rb.end.a[y]!;
+      } else if (x < 0 || b.bytes[pb++] !== 10) return false;
+      pa = ra.start.a[x]!;
+      ea = ra.end.a[x]!;
+    } else {
+      // b's run ended inside a's: a must have the newline that joins b's next run
+      y = rb.next.a[y]!;
+      if (y < 0 || a.bytes[pa++] !== 10) return false;
+      pb = rb.start.a[y]!;
+      eb = rb.end.a[y]!;
+    }
+  }
+}
+
+/** Longest stretch compared with one native call (a differing stretch is then compared chain by chain). */
+const BLOCK = 1 << 16;
+
+/**
+ * For each chain `id` of `a` with a counterpart `match[id]` in `b` (-1: none): 1 when both have the same rule
+ * text. Chains whose rules are one run on both sides are compared in blocks: consecutive chains that sit at the
+ * same offsets relative to each other in both dumps are compared with one native memcmp of the whole stretch
+ * (the lines between them included), which is what makes comparing 110k chains cost about as much as reading
+ * them; only a differing block is compared chain by chain.
+ */
+export function sameRulesAll(a: TableIndex, b: TableIndex, match: Int32Array): Uint8Array {
+  const same = new Uint8Array(a.n);
+  const ra = a.runs;
+  const rb = b.runs;
+  const pending: number[] = [];
+  let bsA = 0;
+  let beA = 0;
+  let bsB = 0;
+  let beB = 0;
+  const flush = () => {
+    if (!pending.length) return;
+    const eq = a.bytes.compare(b.bytes, bsB, beB, bsA, beA) === 0;
+    for (const id of pending) same[id] = eq || a.sameRules(id, b, match[id]!) ? 1 : 0;
+    pending.length = 0;
+  };
+  for (let id = 0; id < a.n; id++) {
+    const oid = match[id]!;
+    if (oid < 0) continue;
+    const fa = a.firstRun.a[id]!;
+    const fb = b.firstRun.a[oid]!;
+    if (fa < 0 || fb < 0 || ra.next.a[fa]! >= 0 || rb.next.a[fb]! >= 0) {
+      same[id] = a.sameRules(id, b, oid) ? 1 : 0;
+      continue;
+    }
+    const sa = ra.start.a[fa]!;
+    const ea = ra.end.a[fa]!;
+    const sb = rb.start.a[fb]!;
+    const eb = rb.end.a[fb]!;
+    if (ea - sa !== eb - sb) continue; // different lengths: different
+    if (pending.length && sa >= beA && sa - bsA === sb - bsB && ea - bsA <= BLOCK) {
+      pending.push(id);
+      beA = ea;
+      beB = eb;
+    } else {
+      flush();
+      pending.push(id);
+      bsA = sa;
+      beA = ea;
+      bsB = sb;
+      beB = eb;
+    }
+  }
+  flush();
+  return same;
 }
 
 export interface DumpIndex {
@@ -215,7 +362,8 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const ascii = isAscii(bytes);
   const tables: TableIndex[] = [];
-  const runs = new Runs();
+  // a kube-proxy dump has ~300 bytes per chain and ~150 per rule run
+  const runs = new Runs(bytes.length >> 7);
   const len = bytes.length;
   let t: TableIndex | null = null;
   let s = 0;
@@ -224,6 +372,7 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
   let last = -1;
   let lastStart = 0;
   let pl = 0;
+  let next = 0;
   while (s < len) {
     let e = bytes.indexOf(10, s);
     if (e < 0) e = len;
@@ -248,10 +397,12 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
       if (bytes[s + 1] !== 65 /* A */ || bytes[s + 2] !== 32) return null;
       let sp = bytes.indexOf(32, s + 3);
       if (sp < 0 || sp > e) sp = e;
-      const id = sp > s + 3 ? t.findRange(bytes, s + 3, sp) : -1;
+      // rules mostly come in declaration order: try the chain after the previous run's first
+      const id = sp === s + 3 ? -1 : next < t.n && t.isNamed(next, s + 3, sp) ? next : t.findRange(bytes, s + 3, sp);
       if (id < 0) return null; // undeclared chain (or a built-in one): the parser decides
       t.append(id, s, e, lineNo, false);
       last = sp === e ? -1 : id; // `-A NAME` alone: no `-A NAME ` to match the next line with
+      next = id + 1;
       lastStart = s;
       pl = sp + 1 - s;
       s = e + 1;
@@ -281,7 +432,7 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
       if (t !== null) return null;
       const name = bytes.toString("utf8", s + 1, e);
       if (name === "" || /\s/.test(name) || tables.some((x) => x.name === name)) return null;
-      t = new TableIndex(name, bytes, runs, ascii);
+      t = new TableIndex(name, bytes, runs, ascii, bytes.length >> 8);
       tables.push(t);
     } else if (c0 === 67 /* C */) {
       if (t === null || e - s !== 6 || bytes.toString("latin1", s, e) !== "COMMIT") return null;

@@ -6,6 +6,7 @@
  * dispatch rules jumping to it, re-computed probabilities) are not repeated unless `verbose` is set.
  */
 import { commentService, ruleText } from "./canonical.js";
+import { sameRulesAll } from "./chain-index.js";
 import type { Chain, Dump, Rule } from "./model.js";
 import { ChainNamer, SERVICE_NAME_RE } from "./names.js";
 import { chainIndexOf, type IndexedChains, parseRuleLine, rawTextOf } from "./parse.js";
@@ -109,12 +110,24 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
 function visitIndexed(a: IndexedChains, b: IndexedChains, visit: (x: Chain | undefined, y: Chain | undefined) => void) {
   const ia = a.index()!;
   const ib = b.index()!;
+  const seen = new Uint8Array(ib.n);
+  const match = new Int32Array(ia.n);
+  let guess = 0; // the dumps mostly declare chains in the same order
   for (let id = 0; id < ia.n; id++) {
-    const oid = ib.findOf(ia, id);
-    if (oid >= 0 && !ia.isBuiltin(id) && !a.isMade(id) && !b.isMade(oid) && ia.sameRules(id, ib, oid)) continue;
+    const oid = ib.findOf(ia, id, guess);
+    match[id] = oid;
+    if (oid >= 0) {
+      seen[oid] = 1;
+      guess = oid + 1;
+    }
+  }
+  const same = sameRulesAll(ia, ib, match);
+  for (let id = 0; id < ia.n; id++) {
+    const oid = match[id]!;
+    if (oid >= 0 && same[id] && !ia.isBuiltin(id) && !a.isMade(id) && !b.isMade(oid)) continue;
     visit(a.at(id), oid >= 0 ? b.at(oid) : undefined);
   }
-  for (let id = 0; id < ib.n; id++) if (ia.findOf(ib, id) < 0) visit(undefined, b.at(id));
+  for (let id = 0; id < ib.n; id++) if (!seen[id]) visit(undefined, b.at(id));
 }
 
 /** null when the chains hold the same rules in the same order. */

@@ -176,7 +176,7 @@ export class IndexedChains extends Map<string, Chain> {
   }
   /** True when the object of chain `id` exists (it may have been changed since: compare it, not the index). */
   isMade(id: number): boolean {
-    return this.made.has(id);
+    return this.made.size > 0 && this.made.has(id);
   }
   private makeAll(): void {
     if (this.whole) return;
