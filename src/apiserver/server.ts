@@ -15,6 +15,7 @@ import { ApiError } from "./errors.js";
 import { ApiHandler, type PodLogProvider, type VersionInfo } from "./http.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { kubeletPodLogs, proxyExecUpgrade } from "../kubelet/apiproxy.js";
+import { LoopbackTransport } from "./loopback.js";
 import { NamespaceCache } from "./namespace-cache.js";
 import { ensurePki } from "./pki.js";
 import { Registry } from "./registry.js";
@@ -55,6 +56,11 @@ export interface ApiServer {
   tokens?: TokenFile;
   /** Writes a kubeconfig for node `name` (token user system:node:<name>) and returns its path. */
   nodeKubeconfig(name: string, path?: string): string;
+  /**
+   * A client transport into this server's request handler without a socket (the admin user): what the
+   * in-process controllers and scheduler use. Closed with the server.
+   */
+  loopbackTransport(userAgent?: string): LoopbackTransport;
   close(): Promise<void>;
 }
 
@@ -171,8 +177,10 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     podLogs: cfg.podLogs ?? kubeletPodLogs,
     ready: () => ready,
   };
+  let handler: ApiHandler;
   if (cfg.insecureHttp) {
-    server = createHttpServer(new ApiHandler(handlerOpts).handle);
+    handler = new ApiHandler(handlerOpts);
+    server = createHttpServer(handler.handle);
   } else {
     const pki = ensurePki(cfg.dataDir, {
       ips: [
@@ -194,7 +202,7 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     caCertPath = pki.caCertPath;
     caCert = pki.caCert;
     tokens = new TokenFile(cfg.dataDir);
-    const handler = new ApiHandler({ ...handlerOpts, tokens });
+    handler = new ApiHandler({ ...handlerOpts, tokens });
     server = createHttpsServer({ cert: pki.cert, key: pki.key }, handler.handle);
     server.on("upgrade", (req, socket, head) => {
       void handler
@@ -218,7 +226,9 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
   const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
   const url = `${scheme}://${urlHost}:${port}`;
   const kubeconfigPath = join(cfg.dataDir, "admin.kubeconfig");
-  if (tokens) writeKubeconfig(kubeconfigPath, url, caCert, adminUser, tokens.tokenFor(adminUser, ["system:masters"]));
+  const adminToken = tokens?.tokenFor(adminUser, ["system:masters"]);
+  if (tokens && adminToken) writeKubeconfig(kubeconfigPath, url, caCert, adminUser, adminToken);
+  const loopbacks = new Set<LoopbackTransport>();
 
   // Compaction like kube-apiserver drives it: keep the last `retain` revisions (watchers further behind get 410).
   const retain = cfg.compactRetain ?? 1000;
@@ -266,8 +276,14 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
       );
       return out;
     },
+    loopbackTransport(userAgent?: string): LoopbackTransport {
+      const t = new LoopbackTransport(handler.handle, adminToken, userAgent);
+      loopbacks.add(t);
+      return t;
+    },
     async close(): Promise<void> {
       clearInterval(compactTimer);
+      for (const t of loopbacks) t.close();
       namespaces.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

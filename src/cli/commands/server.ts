@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import { TokenFile } from "../../apiserver/auth.js";
 import { writeKubeconfig } from "../../apiserver/kubeconfig.js";
 import { startApiServer } from "../../apiserver/server.js";
+import { RestClient } from "../../client/rest.js";
 import { UsageError } from "../errors.js";
 import { collectCsv } from "../program.js";
 
@@ -142,7 +143,8 @@ export function registerServer(program: Command): void {
       if (!none && controllerList.length > 0)
         parts.push(
           await startOptional("../../controllers/index.js", "startControllers", {
-            kubeconfig: server.kubeconfigPath,
+            // In-process: requests go through the apiserver's handler without TLS/HTTP (src/apiserver/loopback.ts).
+            client: new RestClient({ transport: server.loopbackTransport("podwire-controller-manager") }),
             controllers: controllerList,
             clusterCIDR: flags.clusterCidr,
             nodeMonitorGracePeriod,
@@ -153,7 +155,7 @@ export function registerServer(program: Command): void {
       if (schedulerOn)
         parts.push(
           await startOptional("../../scheduler/index.js", "startScheduler", {
-            kubeconfig: server.kubeconfigPath,
+            client: new RestClient({ transport: server.loopbackTransport("podwire-scheduler") }),
             log: log.child({ component: "scheduler" }),
           }),
         );
