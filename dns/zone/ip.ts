@@ -9,14 +9,19 @@ export type Family = 4 | 6;
 
 /** Canonical text of an IP (`10.0.0.1`, `2001:db8:0:0:0:0:0:1`), or undefined if it is not an IP. */
 export function canonicalIp(s: string): string | undefined {
+  // Already canonical (the usual case) → the same string, so the zone shares it with the informer cache.
+  if (CANONICAL_V4.test(s)) return s;
   if (isIPv4(s)) return s.split(".").map(Number).join(".");
   if (isIPv6(s)) {
-    const a = ipaddr.IPv6.parse(s);
     // An IPv4-mapped IPv6 address is still an IPv6 (AAAA) address for DNS purposes.
-    return a.toNormalizedString();
+    const c = ipaddr.IPv6.parse(s).toNormalizedString();
+    return c === s ? s : c;
   }
   return undefined;
 }
+
+const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const CANONICAL_V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
 
 export function familyOf(ip: string): Family {
   return ip.includes(":") ? 6 : 4;

@@ -67,15 +67,27 @@ export interface ZoneView {
 
 const lc = (s: string) => s.toLowerCase();
 
-function portsOf(
-  ports: readonly { name?: string; protocol?: string; port?: number }[] | null | undefined,
-): PortEntry[] {
+type RawPorts = readonly { name?: string | undefined; protocol?: string | undefined; port?: number }[];
+const NO_PORTS: readonly PortEntry[] = Object.freeze([]);
+
+/**
+ * Port lists, shared: most services and their slices list the same few ports, so one frozen list per distinct
+ * set serves them all (tens of thousands of small arrays less at cluster scale).
+ */
+function portsOf(ports: RawPorts | null | undefined, shared: Map<string, readonly PortEntry[]>): readonly PortEntry[] {
+  if (!ports || ports.length === 0) return NO_PORTS;
+  let key = "";
+  for (const p of ports) key += `${p.name ?? ""}/${p.protocol ?? "TCP"}/${p.port}|`;
+  const hit = shared.get(key);
+  if (hit) return hit;
   const out: PortEntry[] = [];
-  for (const p of ports ?? []) {
+  for (const p of ports) {
     if (typeof p.port !== "number") continue;
-    out.push({ name: lc(p.name ?? ""), proto: lc(p.protocol ?? "TCP"), port: p.port });
+    out.push(Object.freeze({ name: lc(p.name ?? ""), proto: lc(p.protocol ?? "TCP"), port: p.port }));
   }
-  return out;
+  const frozen = Object.freeze(out);
+  shared.set(key, frozen);
+  return frozen;
 }
 
 function isServiceObject(o: KubeObject): o is Service {
@@ -98,6 +110,7 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
   const slicesBySvc = new Map<string, EndpointSlice[]>();
   const podIps = new Set<string>();
   const svcObjects: Service[] = [];
+  const sharedPorts = new Map<string, readonly PortEntry[]>();
 
   for (const o of objects) {
     const ns = lc(o.metadata.namespace ?? "default");
@@ -146,7 +159,7 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
     if (spec.type === "ExternalName") kind = "externalName";
     else kind = spec.clusterIP === "None" ? "headless" : "clusterIP";
     const endpoints: EndpointEntry[] = [];
-    const entry: ServiceEntry = { name, namespace: ns, kind, ips, ports: portsOf(spec.ports), endpoints };
+    const entry: ServiceEntry = { name, namespace: ns, kind, ips, ports: portsOf(spec.ports, sharedPorts), endpoints };
     if (kind === "externalName" && spec.externalName) entry.externalName = spec.externalName.replace(/\.$/, "");
     if (kind === "clusterIP") {
       const raw = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
@@ -161,7 +174,7 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
       const publishNotReady = spec.publishNotReadyAddresses === true;
       for (const slice of slicesBySvc.get(key) ?? []) {
         if (slice.addressType === "FQDN") continue;
-        const ports = portsOf(slice.ports);
+        const ports = portsOf(slice.ports, sharedPorts);
         for (const ep of slice.endpoints ?? []) {
           if (!publishNotReady && ep.conditions?.ready === false) continue;
           for (const addr of ep.addresses ?? []) {

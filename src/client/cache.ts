@@ -29,16 +29,46 @@ export interface Informer<T extends KubeObject> {
   stop(): void;
 }
 
+/**
+ * Applied to every object before the informer stores it and hands it to handlers (client-go's SetTransform).
+ * Consumers use it to keep only the fields they read, so the cache does not hold whole objects (managedFields,
+ * annotations, pod specs…). It must be pure, must keep `metadata.name` and `metadata.namespace` (the cache key),
+ * and must not change its input. If it drops `metadata.resourceVersion`, changes are detected by comparing the
+ * transformed objects, so updates of fields the consumer does not keep raise no events.
+ */
+export type TransformFunc = (obj: KubeObject) => KubeObject;
+
 export interface InformerOptions {
   namespace?: string | undefined;
   labelSelector?: string | undefined;
   fieldSelector?: string | undefined;
+  /** Default: identity (whole objects). Informers with different transforms (by identity) are not shared. */
+  transform?: TransformFunc | undefined;
 }
 
 /** A set of informers over one source (an apiserver or objects files), shared per kind+options. */
 export interface InformerSource {
   informer<T extends KubeObject = KubeObject>(kind: string, opts?: InformerOptions): Informer<T>;
   stop(): void;
+}
+
+const transformIds = new WeakMap<TransformFunc, number>();
+let nextTransformId = 1;
+
+/**
+ * The key under which a source shares one informer: kind, selectors and the transform's identity (callers that
+ * pass the same function share a cache; a different function gets a cache of its own).
+ */
+export function informerKey(kind: string, opts: InformerOptions = {}): string {
+  let tid = 0;
+  if (opts.transform) {
+    tid = transformIds.get(opts.transform) ?? 0;
+    if (tid === 0) {
+      tid = nextTransformId++;
+      transformIds.set(opts.transform, tid);
+    }
+  }
+  return JSON.stringify([kind, opts.namespace ?? "", opts.labelSelector ?? "", opts.fieldSelector ?? "", tid]);
 }
 
 /** Minimal logger (pino-compatible). */
@@ -98,10 +128,22 @@ export class InformerCache<T extends KubeObject> implements Informer<T> {
   constructor(
     readonly kind: string,
     protected readonly log: ClientLogger = silentLogger,
+    private readonly transform?: TransformFunc | undefined,
   ) {
     this.synced = new Promise((r) => {
       this.resolveSynced = r;
     });
+  }
+
+  /** The object as this informer stores it: transformed; a transform that throws is logged and skipped. */
+  protected transformed(obj: T): T {
+    if (!this.transform) return obj;
+    try {
+      return this.transform(obj) as T;
+    } catch (e) {
+      this.log.warn({ err: e, kind: this.kind, key: objectKey(obj) }, "informer transform threw; keeping the object");
+      return obj;
+    }
   }
 
   hasSynced(): boolean {
@@ -163,7 +205,7 @@ export class InformerCache<T extends KubeObject> implements Informer<T> {
 
   /** Replaces the whole cache with a fresh list, emitting only the differences. */
   protected replace(next: readonly T[]): void {
-    const events = diffObjects(this.items, next);
+    const events = diffObjects(this.items, this.transform ? next.map((o) => this.transformed(o)) : next);
     for (const ev of events) {
       const k = objectKey(ev.obj);
       if (ev.type === "delete") this.items.delete(k);
@@ -172,7 +214,8 @@ export class InformerCache<T extends KubeObject> implements Informer<T> {
     for (const ev of events) this.emit(ev);
   }
 
-  protected upsert(obj: T): void {
+  protected upsert(raw: T): void {
+    const obj = this.transformed(raw);
     const k = objectKey(obj);
     const prev = this.items.get(k);
     this.items.set(k, obj);
@@ -180,12 +223,12 @@ export class InformerCache<T extends KubeObject> implements Informer<T> {
     else if (!sameObject(prev, obj)) this.emit({ type: "update", obj, old: prev });
   }
 
-  protected remove(obj: T): void {
-    const k = objectKey(obj);
+  protected remove(raw: T): void {
+    const k = objectKey(raw);
     const prev = this.items.get(k);
     if (!prev) return;
     this.items.delete(k);
-    this.emit({ type: "delete", obj });
+    this.emit({ type: "delete", obj: this.transformed(raw) });
   }
 }
 

@@ -10,7 +10,14 @@ import type { KubeObject } from "../api/index.js";
 import { parseFieldSelector, parseLabelSelector } from "../api/selectors.js";
 import { loadObjectsFiles } from "../objects/load.js";
 import { objectFields } from "./fields.js";
-import { type ClientLogger, type Informer, InformerCache, type InformerOptions, type InformerSource } from "./cache.js";
+import {
+  type ClientLogger,
+  type Informer,
+  InformerCache,
+  type InformerOptions,
+  type InformerSource,
+  informerKey,
+} from "./cache.js";
 
 export interface FileSourceOptions {
   /** Stat poll interval (default 1000 ms); 0 disables polling. */
@@ -23,6 +30,12 @@ export interface FileSourceOptions {
   onReloadError?: (err: Error) => void;
   /** Called after every successful reload (after informers emitted their events). */
   onReload?: () => void;
+  /**
+   * Keep the parsed objects between reloads (default true). With false they are dropped once the informers made
+   * in the same turn have been fed, so only the informers' (possibly transformed) copies stay in memory; an
+   * informer made later, or all(), reads the files again.
+   */
+  retainObjects?: boolean;
 }
 
 class FileInformer<T extends KubeObject> extends InformerCache<T> {
@@ -33,7 +46,7 @@ class FileInformer<T extends KubeObject> extends InformerCache<T> {
     log: ClientLogger | undefined,
     private readonly detach: () => void,
   ) {
-    super(kind, log);
+    super(kind, log, opts.transform);
     const ls = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
     const fs = opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined;
     this.matches = (o) =>
@@ -55,7 +68,8 @@ class FileInformer<T extends KubeObject> extends InformerCache<T> {
 
 export class FileSource implements InformerSource {
   readonly paths: string[];
-  private objects: KubeObject[];
+  private objects: KubeObject[] | undefined;
+  private releaseTimer: NodeJS.Immediate | undefined;
   private readonly informers = new Map<string, FileInformer<KubeObject>>();
   private readonly watchers: FSWatcher[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
@@ -73,21 +87,39 @@ export class FileSource implements InformerSource {
     this.paths = paths.map((p) => resolve(p));
     this.stamps = this.statStamps();
     this.objects = loadObjectsFiles(this.paths);
+    this.releaseSoon();
     this.startWatching();
   }
 
-  /** The objects as last loaded (all kinds). */
+  /** The objects as last loaded (all kinds); read again from the files when they were not retained. */
   all(): readonly KubeObject[] {
+    return this.current();
+  }
+
+  private current(): KubeObject[] {
+    if (!this.objects) {
+      this.objects = loadObjectsFiles(this.paths);
+      this.releaseSoon();
+    }
     return this.objects;
   }
 
+  private releaseSoon(): void {
+    if (this.opts.retainObjects !== false || this.releaseTimer) return;
+    this.releaseTimer = setImmediate(() => {
+      this.releaseTimer = undefined;
+      this.objects = undefined;
+    });
+    this.releaseTimer.unref?.();
+  }
+
   informer<T extends KubeObject = KubeObject>(kind: string, opts: InformerOptions = {}): Informer<T> {
-    const key = JSON.stringify([kind, opts.namespace ?? "", opts.labelSelector ?? "", opts.fieldSelector ?? ""]);
+    const key = informerKey(kind, opts);
     let inf = this.informers.get(key);
     if (!inf) {
       inf = new FileInformer<KubeObject>(kind, opts, this.opts.log, () => this.informers.delete(key));
       this.informers.set(key, inf);
-      inf.feed(this.objects);
+      inf.feed(this.current());
     }
     return inf as unknown as Informer<T>;
   }
@@ -105,6 +137,7 @@ export class FileSource implements InformerSource {
       return false;
     }
     this.objects = next;
+    this.releaseSoon();
     this.reloads++;
     for (const inf of [...this.informers.values()]) inf.feed(next);
     this.opts.onReload?.();
@@ -117,6 +150,7 @@ export class FileSource implements InformerSource {
     this.watchers.length = 0;
     clearInterval(this.pollTimer);
     clearTimeout(this.debounceTimer);
+    if (this.releaseTimer) clearImmediate(this.releaseTimer);
     for (const inf of [...this.informers.values()]) inf.stop();
   }
 

@@ -29,7 +29,9 @@
  * ApiInformer does list (paged) → watch from the list RV with bookmarks; a server close re-watches from the last
  * RV; 410 Gone relists at once; other failures relist after exponential back-off (200 ms … 30 s). A relist emits
  * only the differences against the cache (deletes for vanished objects). Handlers added later get the cached
- * objects replayed as adds. FileSource reads `--objects` files with src/objects/load.ts, watches them (fs.watch on
+ * objects replayed as adds. `{ transform }` (client-go's SetTransform) is applied to every object before it is
+ * cached and delivered, so a consumer can keep only the fields it reads (`dns/zone/strip.ts`); informers are shared
+ * per transform function, and without one they hold the objects as received. FileSource reads `--objects` files with src/objects/load.ts, watches them (fs.watch on
  * the directory + stat poll) and turns a reload into add/update/delete events; a bad reload keeps the old set.
  *
  * ## Testing

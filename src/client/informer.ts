@@ -13,6 +13,7 @@ import {
   InformerCache,
   type InformerOptions,
   type InformerSource,
+  informerKey,
   silentLogger,
 } from "./cache.js";
 import { type ApiError, isGone } from "./errors.js";
@@ -42,7 +43,7 @@ export class ApiInformer<T extends KubeObject> extends InformerCache<T> {
     kind: string,
     private readonly opts: ApiInformerOptions = {},
   ) {
-    super(kind, opts.log ?? silentLogger);
+    super(kind, opts.log ?? silentLogger, opts.transform);
     this.done = this.run();
   }
 
@@ -137,7 +138,7 @@ export class ApiSource implements InformerSource {
   ) {}
 
   informer<T extends KubeObject = KubeObject>(kind: string, opts: InformerOptions = {}): Informer<T> {
-    const key = JSON.stringify([kind, opts.namespace ?? "", opts.labelSelector ?? "", opts.fieldSelector ?? ""]);
+    const key = informerKey(kind, opts);
     let inf = this.informers.get(key);
     if (!inf) {
       inf = new ApiInformer<KubeObject>(this.client, kind, { ...this.defaults, ...opts });

@@ -1,0 +1,99 @@
+/**
+ * The informer transform of the DNS server (client-go SetTransform, what CoreDNS's object/*.go do): every
+ * watched object is cut down to the fields buildZoneView reads before the informer caches it. Whole objects
+ * (managedFields, annotations, selectors, pod specs, container statuses, endpoint topology) were most of the
+ * server's memory. resourceVersion is dropped too, so the informer compares the stripped objects and an update
+ * that touches nothing DNS reads (a pod's conditions, an endpoint's node) raises no event and no zone rebuild.
+ * Pure: the input is never changed.
+ */
+import type {
+  Endpoint,
+  EndpointSlice,
+  EndpointSlicePort,
+  KubeObject,
+  ObjectMeta,
+  Pod,
+  Service,
+  ServicePort,
+} from "../../src/api/index.js";
+
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+// Objects are built with every field in one literal (absent ones undefined, which JSON and the informer's
+// comparison ignore): adding properties later would give each object a separate property array.
+
+function meta(m: ObjectMeta, withLabel = false): ObjectMeta {
+  const svc = withLabel ? m.labels?.[SERVICE_NAME_LABEL] : undefined;
+  return {
+    name: m.name as string,
+    namespace: m.namespace,
+    deletionTimestamp: m.deletionTimestamp,
+    labels: svc === undefined ? undefined : { [SERVICE_NAME_LABEL]: svc },
+  };
+}
+
+function ports<P extends ServicePort | EndpointSlicePort>(ps: readonly P[] | null | undefined): P[] | undefined {
+  if (!ps) return undefined;
+  return ps.map((p) => ({ name: p.name || undefined, protocol: p.protocol || undefined, port: p.port }) as P);
+}
+
+function service(s: Service): KubeObject {
+  const spec = s.spec ?? {};
+  const ips = spec.clusterIPs;
+  const out: Service["spec"] = {
+    type: spec.type,
+    clusterIP: spec.clusterIP,
+    // clusterIPs usually repeats clusterIP: keep it only when it says more.
+    clusterIPs: ips?.length && !(ips.length === 1 && ips[0] === spec.clusterIP) ? ips : undefined,
+    externalName: spec.externalName,
+    publishNotReadyAddresses: spec.publishNotReadyAddresses ? true : undefined,
+    ports: ports(spec.ports),
+  };
+  return { apiVersion: "v1", kind: "Service", metadata: meta(s.metadata), spec: out } as Service;
+}
+
+const NOT_READY = Object.freeze({ ready: false });
+
+function endpoint(e: Endpoint): Endpoint {
+  return {
+    addresses: e.addresses,
+    // Absent = ready; only "not ready" changes what DNS serves (publishNotReadyAddresses aside).
+    conditions: e.conditions?.ready === false ? NOT_READY : undefined,
+    hostname: e.hostname || undefined,
+  };
+}
+
+function slice(s: EndpointSlice): KubeObject {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: meta(s.metadata, true),
+    addressType: s.addressType,
+    endpoints: s.endpoints ? s.endpoints.map(endpoint) : null,
+    ports: ports(s.ports),
+  } as EndpointSlice;
+}
+
+function pod(p: Pod): KubeObject {
+  const st = p.status ?? {};
+  const status: NonNullable<Pod["status"]> = {
+    phase: st.phase,
+    podIPs: st.podIPs?.length ? st.podIPs.map((x) => ({ ip: x.ip })) : undefined,
+    podIP: st.podIPs?.length ? undefined : st.podIP,
+  };
+  return { apiVersion: "v1", kind: "Pod", metadata: meta(p.metadata), status } as unknown as Pod;
+}
+
+/** The part of `obj` the cluster zone needs; kinds DNS does not read are reduced to their identity. */
+export function stripForDns(obj: KubeObject): KubeObject {
+  switch (obj.kind) {
+    case "Service":
+      return service(obj as Service);
+    case "EndpointSlice":
+      return slice(obj as EndpointSlice);
+    case "Pod":
+      return pod(obj as Pod);
+    default:
+      return { apiVersion: obj.apiVersion as string, kind: obj.kind as string, metadata: meta(obj.metadata) };
+  }
+}
