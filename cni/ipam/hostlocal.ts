@@ -10,7 +10,7 @@ import {
   type Range,
   type RangeConfig,
 } from "./allocator.js";
-import { formatIp4, parseIp4 } from "./ipv4.js";
+import { formatIp, parseIp } from "./ip.js";
 import { DEFAULT_DATA_DIR, DiskStore } from "./store.js";
 
 export interface IpamRoute {
@@ -84,39 +84,49 @@ export function allocate(
   return store.withLock(() => {
     const held = store.list().filter((r) => r.id === id && r.ifname === ifname);
     const got: IpamIp[] = [];
-    const want = requested.map(parseIp4);
+    const want = requested.map(parseIp);
+    const heldAddrs = held.flatMap((h) => {
+      try {
+        return [parseIp(h.ip)];
+      } catch {
+        return [];
+      }
+    });
     try {
       sets.forEach((set, i) => {
-        if (held.some((h) => set.some((r) => isIn(r, parseIp4(h.ip)))))
+        const fam = set[0]!.family;
+        const fmt = (n: bigint) => formatIp(fam, n);
+        if (heldAddrs.some((h) => h.family === fam && set.some((r) => isIn(r, h.n))))
           throw new IpamDuplicateError(`${id} has been allocated to ${ifname}, duplicate allocation is not allowed`);
-        let ip: number | undefined;
+        let ip: bigint | undefined;
         let range: Range | undefined;
-        const req = want.find((w) => set.some((r) => isIn(r, w)));
+        const req = want.find((w) => w.family === fam && set.some((r) => isIn(r, w.n)))?.n;
         if (req !== undefined) {
           range = checkRequested(set, req);
-          if (!store.reserve(formatIp4(req), id, ifname, i))
-            throw new IpamConfigError(`requested IP address ${formatIp4(req)} is not available in range set`);
+          if (!store.reserve(fmt(req), id, ifname, i))
+            throw new IpamConfigError(`requested IP address ${fmt(req)} is not available in range set`);
           ip = req;
         } else {
           const last = store.lastReserved(i);
-          let lastN: number | undefined;
+          let lastN: bigint | undefined;
           try {
-            lastN = last ? parseIp4(last) : undefined;
+            const l = last ? parseIp(last) : undefined;
+            if (l?.family === fam) lastN = l.n;
           } catch {}
           // Retry if a file appears between the check and the O_EXCL create (only non-podwire writers can race).
           for (let tries = 0; tries < 3 && ip === undefined; tries++) {
-            const cand = nextIp(set, (x) => store.isReserved(formatIp4(x)), lastN);
+            const cand = nextIp(set, (x) => store.isReserved(fmt(x)), lastN);
             if (cand === undefined) break;
-            if (store.reserve(formatIp4(cand), id, ifname, i)) ip = cand;
+            if (store.reserve(fmt(cand), id, ifname, i)) ip = cand;
             else lastN = cand;
           }
           if (ip === undefined) {
-            const desc = set.map((r) => `${formatIp4(r.start)}-${formatIp4(r.end)}`).join(",");
+            const desc = set.map((r) => `${fmt(r.start)}-${fmt(r.end)}`).join(",");
             throw new IpamExhaustedError(`no IP addresses available in range set: ${desc}`);
           }
           range = set.find((r) => isIn(r, ip!));
         }
-        got.push({ address: `${formatIp4(ip)}/${range!.subnet.len}`, gateway: formatIp4(range!.gateway) });
+        got.push({ address: `${fmt(ip)}/${range!.subnet.len}`, gateway: fmt(range!.gateway) });
       });
     } catch (e) {
       for (const g of got) store.release(g.address.split("/")[0]!);
@@ -126,7 +136,7 @@ export function allocate(
   });
 }
 
-function isIn(r: Range, ip: number): boolean {
+function isIn(r: Range, ip: bigint): boolean {
   return ip >= r.start && ip <= r.end;
 }
 

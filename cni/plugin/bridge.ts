@@ -150,8 +150,8 @@ interface IpamOut {
 async function ipamAdd(a: CniArgs, conf: PluginConf, s: Settings): Promise<IpamOut> {
   if (s.ipam.type !== "host-local") {
     const r = (await delegate(a, "ADD", conf, s)) as CniResult;
-    const ips = (r?.ips ?? []).filter((ip) => !ip.address.includes(":"));
-    if (ips.length === 0) throw new CniError(ErrCode.internal, `IPAM plugin ${s.ipam.type} returned no IPv4 address`);
+    const ips = r?.ips ?? [];
+    if (ips.length === 0) throw new CniError(ErrCode.internal, `IPAM plugin ${s.ipam.type} returned no address`);
     return {
       ips: ips.map((ip) => ({ address: ip.address, gateway: ip.gateway ?? "" })),
       routes: (r.routes ?? []).map((x) => ({ dst: x.dst, ...(x.gw ? { gw: x.gw } : {}) })),
@@ -183,12 +183,16 @@ async function ipamDel(a: CniArgs, conf: PluginConf, ipam: PluginConf["ipam"]): 
   release(networkName(conf), { ...(ipam?.dataDir ? { dataDir: ipam.dataDir } : {}) }, a.containerId, a.ifname);
 }
 
-function enableForwarding(): void {
+function enableForwarding(v6: boolean): void {
   // /proc/sys/net is per network namespace of the reader: this is the node namespace the plugin runs in.
-  const f = "/proc/sys/net/ipv4/ip_forward";
-  try {
-    if (readFileSync(f, "utf8").trim() !== "1") writeFileSync(f, "1");
-  } catch {}
+  for (const f of ["/proc/sys/net/ipv4/ip_forward", ...(v6 ? ["/proc/sys/net/ipv6/conf/all/forwarding"] : [])])
+    try {
+      if (readFileSync(f, "utf8").trim() !== "1") writeFileSync(f, "1");
+    } catch {}
+}
+
+function famOf(addr: string): "inet" | "inet6" {
+  return addr.includes(":") ? "inet6" : "inet";
 }
 
 /**
@@ -231,7 +235,10 @@ async function configurePod(s: PodSetup): Promise<void> {
       // The helper itself failed (not the kernel): this request goes through ip; the next one restarts it.
     }
   }
-  const lines = [`link set ${s.ifname} up`, ...s.addresses.map((x) => `addr add ${x} dev ${s.ifname}`)];
+  const lines = [
+    `link set ${s.ifname} up`,
+    ...s.addresses.map((x) => `addr add ${x} dev ${s.ifname}${x.includes(":") ? " nodad" : ""}`),
+  ];
   for (const r of s.routes) lines.push(`route add ${r.dst}${r.gw ? ` via ${r.gw}` : ""} dev ${s.ifname}`);
   await ipBatch(s.netns, lines);
 }
@@ -269,30 +276,36 @@ async function addOnce(a: CniArgs, conf: PluginConf): Promise<CniResult> {
   const hostMac = randomMac();
   const podMac = randomMac();
   const brMac = brInfo?.address ?? randomMac();
-  const ip = ipam.ips[0]!;
-  const plen = Number(ip.address.split("/")[1]);
-  const gw = ip.gateway;
+  // One address per range set (dual-stack: an IPv4 and an IPv6 one); the gateway of each family goes on the bridge.
+  const gwOf = (family: "inet" | "inet6") => ipam.ips.find((x) => famOf(x.address) === family)?.gateway || undefined;
   const mtu = s.mtu !== undefined ? ` mtu ${s.mtu}` : "";
   try {
     const lines: string[] = [];
     if (!brInfo) lines.push(`link add ${s.bridge} address ${brMac}${mtu} type bridge`);
     if (!brInfo || brInfo.operstate === "DOWN" || !brInfo.flags?.includes("UP")) lines.push(`link set ${s.bridge} up`);
-    if (s.isGateway && gw) {
-      const have = (brInfo?.addr_info ?? []).filter((x) => x.family === "inet");
-      if (!have.some((x) => x.local === gw && x.prefixlen === plen)) {
-        if (have.length > 0) {
-          // A stale gateway from an older lease (flannel pain point: "cni0 already has an IP address different
-          // from …"): replace it when forced or when no pod is attached any more, otherwise refuse.
-          const ports = (await ipJson<IpLink[]>(null, ["link", "show", "master", s.bridge])) ?? [];
-          if (!conf.forceAddress && ports.length > 0)
-            throw new CniError(
-              ErrCode.internal,
-              `failed to set bridge addr: "${s.bridge}" already has an IP address different from ${gw}/${plen}`,
-            );
-          for (const h of have) lines.push(`addr del ${h.local}/${h.prefixlen} dev ${s.bridge}`);
-        }
-        lines.push(`addr add ${gw}/${plen} dev ${s.bridge}`);
+    const brAddrs: { family: string; local: string; prefixlen: number }[] = [];
+    for (const ip of s.isGateway ? ipam.ips : []) {
+      const family = famOf(ip.address);
+      const plen = Number(ip.address.split("/")[1]);
+      const gw = ip.gateway;
+      if (!gw) continue;
+      brAddrs.push({ family, local: gw, prefixlen: plen });
+      // Link-local IPv6 addresses are the kernel's, not a lease's.
+      const have = (brInfo?.addr_info ?? []).filter((x) => x.family === family && !x.local.startsWith("fe80:"));
+      if (have.some((x) => x.local === gw && x.prefixlen === plen)) continue;
+      if (have.length > 0) {
+        // A stale gateway from an older lease (flannel pain point: "cni0 already has an IP address different
+        // from …"): replace it when forced or when no pod is attached any more, otherwise refuse.
+        const ports = (await ipJson<IpLink[]>(null, ["link", "show", "master", s.bridge])) ?? [];
+        if (!conf.forceAddress && ports.length > 0)
+          throw new CniError(
+            ErrCode.internal,
+            `failed to set bridge addr: "${s.bridge}" already has an IP address different from ${gw}/${plen}`,
+          );
+        for (const h of have) lines.push(`addr del ${h.local}/${h.prefixlen} dev ${s.bridge}`);
       }
+      // No DAD on the gateway: pods must reach it at once (it is ours; nothing else on the bridge claims it).
+      lines.push(`addr add ${gw}/${plen} dev ${s.bridge}${family === "inet6" ? " nodad" : ""}`);
     }
     const exists = () => new CniError(ErrCode.internal, `container veth name provided (${a.ifname}) already exists`);
     if (useNetlink) {
@@ -330,21 +343,36 @@ async function addOnce(a: CniArgs, conf: PluginConf): Promise<CniResult> {
         throw e;
       }
     }
-    if (s.isGateway) enableForwarding();
+    if (s.isGateway) enableForwarding(ipam.ips.some((x) => famOf(x.address) === "inet6"));
     const routes: CniRoute[] = ipam.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) }));
-    if (s.isDefaultGateway && gw && !routes.some((r) => r.dst === "0.0.0.0/0")) routes.push({ dst: "0.0.0.0/0", gw });
-    const podRoutes = routes.map((r) => {
-      const via = r.gw ?? gw;
-      return { dst: r.dst, ...(via ? { gw: via } : {}) };
+    if (s.isDefaultGateway)
+      for (const [family, dst] of [
+        ["inet", "0.0.0.0/0"],
+        ["inet6", "::/0"],
+      ] as const) {
+        const gw = gwOf(family);
+        if (gw && !routes.some((r) => r.dst === dst)) routes.push({ dst, gw });
+      }
+    const podRoutes = routes.flatMap((r) => {
+      const family = famOf(r.dst);
+      // A route of a family the pod has no address of cannot be installed (e.g. flannel's v4 routes, v6-only pod).
+      if (!ipam.ips.some((x) => famOf(x.address) === family)) return [];
+      const via = r.gw ?? gwOf(family);
+      return [{ dst: r.dst, ...(via ? { gw: via } : {}) }];
     });
-    await configurePod({ netns: a.netns, ifname: a.ifname, addresses: [ip.address], routes: podRoutes });
+    await configurePod({
+      netns: a.netns,
+      ifname: a.ifname,
+      addresses: ipam.ips.map((x) => x.address),
+      routes: podRoutes,
+    });
     // What the bridge looks like now (for the next ADD served by this process).
     const brNow: IpLink = {
       ...(brInfo ?? { ifindex: 0, ifname: s.bridge, mtu: s.mtu ?? 1500, linkinfo: { info_kind: "bridge" } }),
       address: brMac,
       flags: ["UP"],
       operstate: "UP",
-      addr_info: s.isGateway && gw ? [{ family: "inet", local: gw, prefixlen: plen }] : (brInfo?.addr_info ?? []),
+      addr_info: brAddrs.length ? brAddrs : (brInfo?.addr_info ?? []),
     };
     bridgeCache.set(s.bridge, { info: brNow, at: Date.now() });
     const result: CniResult = {
@@ -403,8 +431,12 @@ async function del(a: CniArgs, conf: PluginConf): Promise<void> {
 }
 
 function sameDst(kernelDst: string, dst: string): boolean {
-  if (dst === "0.0.0.0/0") return kernelDst === "default" || kernelDst === "0.0.0.0/0";
-  return kernelDst === dst || (dst.endsWith("/32") && kernelDst === dst.slice(0, -3));
+  if (dst === "0.0.0.0/0" || dst === "::/0") return kernelDst === "default" || kernelDst === dst;
+  return (
+    kernelDst === dst ||
+    (dst.endsWith("/32") && kernelDst === dst.slice(0, -3)) ||
+    (dst.endsWith("/128") && kernelDst === dst.slice(0, -4))
+  );
 }
 
 async function check(a: CniArgs, conf: PluginConf): Promise<void> {
@@ -432,9 +464,14 @@ async function check(a: CniArgs, conf: PluginConf): Promise<void> {
     if (!(pod.addr_info ?? []).some((x) => x.local === addr && x.prefixlen === Number(len)))
       throw new CniError(ErrCode.internal, `Failed to match addr ${ip.address} on interface ${a.ifname}`);
   }
-  const routes = (await ipJson<IpRoute[]>(a.netns, ["route", "show"])) ?? [];
+  const want6 = (prev.routes ?? []).some((r) => r.dst.includes(":"));
+  const routes = [
+    ...((await ipJson<IpRoute[]>(a.netns, ["route", "show"])) ?? []),
+    ...(want6 ? ((await ipJson<IpRoute[]>(a.netns, ["-6", "route", "show"])) ?? []) : []),
+  ];
   for (const r of prev.routes ?? []) {
-    if (r.dst.includes(":")) continue;
+    // Routes of a family the pod has no address of were not installed (see addOnce).
+    if (!addrs.some((ip) => famOf(ip.address) === famOf(r.dst))) continue;
     // A route given without gw matches any gateway (the fix of plugins c347755f).
     const ok = routes.some((k) => sameDst(k.dst, r.dst) && (!r.gw || k.gateway === r.gw));
     if (!ok)

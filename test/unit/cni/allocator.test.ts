@@ -7,7 +7,10 @@ import {
   IpamConfigError,
   nextIp,
 } from "../../../cni/ipam/allocator.js";
-import { formatIp4, parseIp4 } from "../../../cni/ipam/ipv4.js";
+import { canonicalIp, formatIp, parseCidr, parseIp } from "../../../cni/ipam/ip.js";
+
+const formatIp4 = (n: bigint) => formatIp(4, n);
+const parseIp4 = (s: string) => parseIp(s).n;
 import { resultForVersion, runSkel } from "../../../cni/plugin/skel.js";
 import { parseSubnetEnv } from "../../../cni/subnetenv.js";
 
@@ -25,9 +28,9 @@ test("nextIp skips the gateway, continues after last reserved and wraps across r
     { subnet: "10.0.0.0/30" }, // .1 gw, only .2 usable... start .1 skip gw
     { subnet: "10.0.1.0/29", rangeStart: "10.0.1.3", rangeEnd: "10.0.1.4" },
   ]);
-  const taken = new Set<number>();
+  const taken = new Set<bigint>();
   const seq: string[] = [];
-  let last: number | undefined;
+  let last: bigint | undefined;
   for (let i = 0; i < 3; i++) {
     const ip = nextIp(set, (x) => taken.has(x), last)!;
     taken.add(ip);
@@ -42,6 +45,39 @@ test("nextIp skips the gateway, continues after last reserved and wraps across r
   taken.delete(parseIp4("10.0.0.2"));
   assert.equal(formatIp4(nextIp(set, (x) => taken.has(x), last)!), "10.0.0.2");
   assert.throws(() => checkRequested(set, parseIp4("10.0.0.1")), /gateway/);
+});
+
+test("IPv6: Go's text form, host-local's v6 defaults (end = last address), mixed families rejected", () => {
+  for (const [inp, out] of [
+    ["fd00:10:244:1::2", "fd00:10:244:1::2"],
+    ["FD00:0:0:0:0:0:0:1", "fd00::1"],
+    ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"],
+    ["::", "::"],
+    ["::ffff:10.1.2.3", "::ffff:10.1.2.3"],
+    ["1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"],
+    ["fe80::1:2", "fe80::1:2"],
+  ] as const)
+    assert.equal(canonicalIp(inp), out);
+  for (const bad of ["1::2::3", "1:2:3:4:5:6:7:8:9", "12345::", "g::1", "1:2:3:4:5:6:7"])
+    assert.throws(() => parseIp(bad), /invalid/);
+  assert.equal(parseCidr("fd00::/64").len, 64);
+  const r = canonicalizeRange({ subnet: "fd00:10:244:1::/64" });
+  assert.equal(formatIp(6, r.gateway), "fd00:10:244:1::1");
+  assert.equal(formatIp(6, r.end), "fd00:10:244:1:ffff:ffff:ffff:ffff");
+  const set = canonicalizeRangeSet([{ subnet: "fd00::/120", rangeStart: "fd00::fe" }]);
+  const taken = new Set<bigint>();
+  let last: bigint | undefined;
+  const seq: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const ip = nextIp(set, (x) => taken.has(x), last);
+    if (ip === undefined) break;
+    taken.add(ip);
+    last = ip;
+    seq.push(formatIp(6, ip));
+  }
+  assert.deepEqual(seq, ["fd00::fe", "fd00::ff"]);
+  assert.throws(() => canonicalizeRangeSet([{ subnet: "10.0.0.0/24" }, { subnet: "fd00::/64" }]), /mixed/);
+  assert.throws(() => canonicalizeRange({ subnet: "fd00::/64", gateway: "10.0.0.1" }), /family/);
 });
 
 test("subnet.env parses flannel's format and rejects missing keys", () => {
