@@ -29,23 +29,74 @@ export function base32(bytes: Uint8Array): string {
 }
 
 const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+/** Value of a lower-case hex digit by char code. */
+const HEX = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX["0123456789abcdef".charCodeAt(i)] = i;
+const SEP = Array.from("KUBE-SEP-", (c) => c.charCodeAt(0));
+
+/** The 16 base32 character codes of sha256(s)'s first 80 bits (20 hex digits, 5 at a time = 4 characters). */
+function hashCodes(s: string, out: number[], at: number): void {
+  const hex = hash("sha256", s, "hex");
+  for (let i = 0; i < 20; i += 5) {
+    const v =
+      (HEX[hex.charCodeAt(i)]! << 16) |
+      (HEX[hex.charCodeAt(i + 1)]! << 12) |
+      (HEX[hex.charCodeAt(i + 2)]! << 8) |
+      (HEX[hex.charCodeAt(i + 3)]! << 4) |
+      HEX[hex.charCodeAt(i + 4)]!;
+    out[at++] = CODES[(v >>> 15) & 31]!;
+    out[at++] = CODES[(v >>> 10) & 31]!;
+    out[at++] = CODES[(v >>> 5) & 31]!;
+    out[at++] = CODES[v & 31]!;
+  }
+}
+
 const buf: number[] = [];
+const sepBuf: number[] = [...SEP, ...new Array<number>(16).fill(65)];
 
 /**
- * `prefix` + the first 16 base32 characters of sha256(s): 80 bits = the first 20 hex digits, taken 5 hex digits
- * (20 bits, 4 base32 characters) at a time. One-shot `crypto.hash` to hex avoids a Hash object and a Buffer per
- * name (a cold 10k-service render hashes ~110k names), and String.fromCharCode makes one flat string instead of
- * a tree of concatenations (the names are kept for as long as the rules).
+ * `prefix` + the first 16 base32 characters of sha256(s). One-shot `crypto.hash` to hex avoids a Hash object and
+ * a Buffer per name (a cold 10k-service render hashes ~110k names), and String.fromCharCode makes one flat string
+ * instead of a tree of concatenations (the names are kept for as long as the rules).
  */
 function hashed(prefix: string, s: string): string {
-  const hex = hash("sha256", s, "hex");
-  buf.length = 0;
-  for (let i = 0; i < prefix.length; i++) buf.push(prefix.charCodeAt(i));
-  for (let i = 0; i < 20; i += 5) {
-    const v = Number.parseInt(hex.slice(i, i + 5), 16);
-    buf.push(CODES[(v >>> 15) & 31]!, CODES[(v >>> 10) & 31]!, CODES[(v >>> 5) & 31]!, CODES[v & 31]!);
-  }
+  buf.length = prefix.length + 16;
+  for (let i = 0; i < prefix.length; i++) buf[i] = prefix.charCodeAt(i);
+  hashCodes(s, buf, prefix.length);
   return String.fromCharCode.apply(null, buf);
+}
+
+/** KUBE-SEP-<hash>: the hot path (one per endpoint), fixed arity. */
+function sepName(s: string): string {
+  const b = sepBuf;
+  hashCodes(s, b, 9);
+  return String.fromCharCode(
+    b[0]!,
+    b[1]!,
+    b[2]!,
+    b[3]!,
+    b[4]!,
+    b[5]!,
+    b[6]!,
+    b[7]!,
+    b[8]!,
+    b[9]!,
+    b[10]!,
+    b[11]!,
+    b[12]!,
+    b[13]!,
+    b[14]!,
+    b[15]!,
+    b[16]!,
+    b[17]!,
+    b[18]!,
+    b[19]!,
+    b[20]!,
+    b[21]!,
+    b[22]!,
+    b[23]!,
+    b[24]!,
+  );
 }
 
 function hash16(s: string): string {
@@ -87,7 +138,7 @@ export function firewallChainName(servicePortName: string, protocol: string): st
 
 /** KUBE-SEP-<hash>: one endpoint of a service port (endpoint = `ip:port`, `[ip6]:port`). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return hashed(ChainPrefix.endpoint, servicePortName + protocol.toLowerCase() + endpoint);
+  return sepName(servicePortName + protocol.toLowerCase() + endpoint);
 }
 
 /** The SVC/SVL/EXT/FW chain names of one service port (one hash, flat strings). */
