@@ -19,13 +19,28 @@ const TYPE_NAMES: Record<number, string> = {
 };
 const BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048];
 const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
+const PLUGINS = ["", "kubernetes", "forward"];
+
+/** Query types with their own label value get slots 1…; everything else is slot 0 ("other"). */
+const SLOT_NAMES = ["other", ...Object.values(TYPE_NAMES)];
+const TYPE_SLOTS = SLOT_NAMES.length;
+const SLOT_OF = new Uint8Array(256);
+Object.keys(TYPE_NAMES).forEach((t, i) => {
+  SLOT_OF[Number(t)] = i + 1;
+});
+const typeSlot = (qtype: number): number => (qtype < 256 ? (SLOT_OF[qtype] as number) : 0);
 
 export class DnsMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Map<string, number>();
-  private readonly responses = new Map<string, number>();
-  /** Per query type: cumulative-later bucket counts, then sum and count (a histogram without label hashing). */
-  private readonly durations = new Map<string, { buckets: Float64Array; sum: number; count: number }>();
+  /** [proto][family][type slot] request counts: numbers in flat arrays, so counting allocates nothing. */
+  private readonly requests = new Float64Array(2 * 2 * TYPE_SLOTS);
+  /** [rcode < 24][plugin slot]; other rcodes/plugins (rare) in the map. */
+  private readonly responses = new Float64Array(24 * PLUGINS.length);
+  private readonly otherResponses = new Map<string, number>();
+  /** Per type slot: bucket counts (cumulated when scraped), sum and count — a histogram without label hashing. */
+  private readonly durBuckets = new Float64Array(TYPE_SLOTS * BUCKETS.length);
+  private readonly durSum = new Float64Array(TYPE_SLOTS);
+  private readonly durCount = new Float64Array(TYPE_SLOTS);
   cacheHits = 0;
   cacheMisses = 0;
   cacheEntries = () => 0;
@@ -33,10 +48,6 @@ export class DnsMetrics {
 
   constructor(readonly server: string) {
     const self = this;
-    const labelsOf = (key: string, names: string[]) => {
-      const v = key.split("|");
-      return Object.fromEntries(names.map((n, i) => [n, v[i] ?? ""]));
-    };
     new Counter({
       name: "coredns_dns_requests_total",
       help: "Counter of DNS requests made per zone, protocol and family.",
@@ -44,8 +55,14 @@ export class DnsMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [k, n] of self.requests)
-          this.inc({ server: self.server, zone: ".", view: "", ...labelsOf(k, ["proto", "family", "type"]) }, n);
+        self.requests.forEach((n, i) => {
+          if (n === 0) return;
+          const type = SLOT_NAMES[i % TYPE_SLOTS] as string;
+          const pf = Math.floor(i / TYPE_SLOTS);
+          const proto = pf >= 2 ? "tcp" : "udp";
+          const family = pf % 2 === 0 ? "4" : "6";
+          this.inc({ server: self.server, zone: ".", view: "", proto, family, type }, n);
+        });
       },
     });
     new Counter({
@@ -55,8 +72,17 @@ export class DnsMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [k, n] of self.responses)
-          this.inc({ server: self.server, zone: ".", view: "", ...labelsOf(k, ["rcode", "plugin"]) }, n);
+        const add = (rcode: string, plugin: string, n: number) =>
+          this.inc({ server: self.server, zone: ".", view: "", rcode, plugin }, n);
+        self.responses.forEach((n, i) => {
+          if (n === 0) return;
+          const rcode = Math.floor(i / PLUGINS.length);
+          add(RCODE_NAMES[rcode] ?? String(rcode), PLUGINS[i % PLUGINS.length] as string, n);
+        });
+        for (const [k, n] of self.otherResponses) {
+          const [rcode = "", plugin = ""] = k.split("|");
+          add(rcode, plugin, n);
+        }
       },
     });
     const histogramName = "coredns_dns_request_duration_seconds";
@@ -115,45 +141,42 @@ export class DnsMetrics {
   }
 
   request(proto: "udp" | "tcp", family: 4 | 6, qtype: number): void {
-    const k = `${proto}|${family}|${TYPE_NAMES[qtype] ?? "other"}`;
-    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+    this.requests[((proto === "udp" ? 0 : 2) + (family === 4 ? 0 : 1)) * TYPE_SLOTS + typeSlot(qtype)]++;
   }
 
   response(rcode: number, plugin: string, qtype: number, seconds: number): void {
-    const k = `${RCODE_NAMES[rcode] ?? String(rcode)}|${plugin}`;
-    this.responses.set(k, (this.responses.get(k) ?? 0) + 1);
-    const t = TYPE_NAMES[qtype] ?? "other";
-    let h = this.durations.get(t);
-    if (!h) {
-      h = { buckets: new Float64Array(BUCKETS.length), sum: 0, count: 0 };
-      this.durations.set(t, h);
+    const p = plugin === "kubernetes" ? 1 : plugin === "forward" ? 2 : plugin === "" ? 0 : -1;
+    if (rcode >= 0 && rcode < 24 && p >= 0) this.responses[rcode * PLUGINS.length + p]++;
+    else {
+      const k = `${RCODE_NAMES[rcode] ?? String(rcode)}|${plugin}`;
+      this.otherResponses.set(k, (this.otherResponses.get(k) ?? 0) + 1);
     }
-    for (let i = 0; i < BUCKETS.length; i++) {
-      if (seconds <= (BUCKETS[i] as number)) {
-        (h.buckets as Float64Array)[i]++;
-        break;
-      }
-    }
-    h.sum += seconds;
-    h.count++;
+    const t = typeSlot(qtype);
+    let b = 0;
+    while (b < BUCKETS.length - 1 && seconds > (BUCKETS[b] as number)) b++;
+    if (seconds <= (BUCKETS[b] as number)) this.durBuckets[t * BUCKETS.length + b]++;
+    this.durSum[t] += seconds;
+    this.durCount[t]++;
   }
 
   private histogramValues() {
     const out: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-    for (const [type, h] of this.durations) {
-      const labels = { server: this.server, zone: ".", view: "", type };
+    for (let t = 0; t < TYPE_SLOTS; t++) {
+      const count = this.durCount[t] as number;
+      if (count === 0) continue;
+      const labels = { server: this.server, zone: ".", view: "", type: SLOT_NAMES[t] as string };
       let cum = 0;
       BUCKETS.forEach((le, i) => {
-        cum += h.buckets[i] as number;
+        cum += this.durBuckets[t * BUCKETS.length + i] as number;
         out.push({ metricName: "coredns_dns_request_duration_seconds_bucket", labels: { ...labels, le }, value: cum });
       });
       out.push({
         metricName: "coredns_dns_request_duration_seconds_bucket",
         labels: { ...labels, le: "+Inf" },
-        value: h.count,
+        value: count,
       });
-      out.push({ metricName: "coredns_dns_request_duration_seconds_sum", labels, value: h.sum });
-      out.push({ metricName: "coredns_dns_request_duration_seconds_count", labels, value: h.count });
+      out.push({ metricName: "coredns_dns_request_duration_seconds_sum", labels, value: this.durSum[t] as number });
+      out.push({ metricName: "coredns_dns_request_duration_seconds_count", labels, value: count });
     }
     return out;
   }

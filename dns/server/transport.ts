@@ -9,6 +9,9 @@ import type { ClientInfo, HandleResult } from "./handler.js";
 
 export interface MessageHandler {
   handle(msg: Buffer, client: ClientInfo): HandleResult;
+  /** Optional allocation-free path for repeated questions, tried first on UDP (then handleSlow, else handle). */
+  fastReply?(msg: Buffer, proto: "udp" | "tcp", family: 4 | 6): Buffer | undefined;
+  handleSlow?(msg: Buffer, client: ClientInfo): HandleResult;
 }
 
 export interface ListenAddress {
@@ -77,10 +80,17 @@ export class DnsTransport {
   }
 
   private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const client: ClientInfo = { address: rinfo.address, family: rinfo.family === "IPv6" ? 6 : 4, proto: "udp" };
+    const family = rinfo.family === "IPv6" ? 6 : 4;
+    const h = this.handler;
     let r: HandleResult;
     try {
-      r = this.handler.handle(msg, client);
+      const quick = h.fastReply?.(msg, "udp", family);
+      if (quick) {
+        sock.send(quick, rinfo.port, rinfo.address);
+        return;
+      }
+      const client: ClientInfo = { address: rinfo.address, family, proto: "udp" };
+      r = h.fastReply && h.handleSlow ? h.handleSlow(msg, client) : h.handle(msg, client);
     } catch {
       this.errors++;
       return;

@@ -148,17 +148,3 @@ export function errorReply(id: number, queryFlags: number, rcode: number): Buffe
   buf.writeUInt16BE(0x8000 | (queryFlags & 0x7800) | (queryFlags & 0x0100) | (rcode & 0xf), 2);
   return buf;
 }
-
-/**
- * Re-addresses a cached reply to a new query with the same (case-insensitive) question: copies it, patches the
- * ID, the echoed RD/CD bits and the question bytes (the client's letter case). `cached` stays untouched.
- */
-export function patchCachedReply(cached: Buffer, q: Query): Buffer {
-  const out = Buffer.allocUnsafe(cached.length);
-  cached.copy(out);
-  out.writeUInt16BE(q.id, 0);
-  out[2] = ((cached[2] as number) & 0xfe) | (((q.flags >> 8) & 0x01) as number);
-  out[3] = ((cached[3] as number) & 0xef) | (q.flags & 0x10);
-  q.question.copy(out, 12);
-  return out;
-}

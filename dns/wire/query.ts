@@ -149,11 +149,14 @@ function asciiLower(s: string): string {
   return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
-/** The question with ASCII letters lower-cased, as a latin1 string (a cheap, exact map key). */
+/**
+ * The question with the name's ASCII letters lower-cased, as a latin1 string (a cheap, exact map key). The
+ * type and class octets stay as they are (lower-casing them would make e.g. types 65 and 97 one key).
+ */
 export function lowerKey(question: Buffer): string {
-  let s = question.toString("latin1");
-  if (/[A-Z]/.test(s)) s = asciiLower(s);
-  return s;
+  const s = question.toString("latin1");
+  const name = s.length > 4 ? s.slice(0, -4) : s;
+  return /[A-Z]/.test(name) ? asciiLower(name) + s.slice(name.length) : s;
 }
 
 /** A query for `name`/`qtype` of our own making (used to chase a CNAME target upstream). */

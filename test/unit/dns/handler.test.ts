@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { RRType } from "../../../dns/records.js";
 import { AnswerCache } from "../../../dns/server/cache.js";
 import { type ClientInfo, DnsHandler, type Resolver } from "../../../dns/server/handler.js";
@@ -7,6 +8,7 @@ import type { Query } from "../../../dns/wire/query.js";
 import type { UpstreamReply } from "../../../dns/wire/reply.js";
 import { buildZoneView, type ZoneOptions } from "../../../dns/zone/view.js";
 import { service, slice, specObjects } from "./fixtures.js";
+import { runs } from "../../support/runs.js";
 import { decode, encodeQuery } from "./packets.js";
 
 const opts: ZoneOptions = { zone: "cluster.local", ttl: 5, pods: "insecure" };
@@ -75,6 +77,59 @@ describe("DNS handler: replies on the wire", () => {
     h.setView(buildZoneView(objs, opts, 8));
     const d = decode(ask(h, encodeQuery("kubernetes.default.svc.cluster.local", RRType.A)) as Buffer);
     assert.equal(d.answers[0]?.address, "10.3.0.77");
+  });
+
+  it("fast path reuse: every reply is byte-identical to one built from scratch (random case, EDNS, DO, UDP/TCP)", () => {
+    const mid = Array.from({ length: 6 }, (_, i) => ({ ip: `10.8.0.${i + 1}` }));
+    const objects = [
+      ...specObjects(),
+      ...bigHeadless(120),
+      service("default", "mid", { clusterIP: "None", ports: [{ name: "http", port: 80 }] }),
+      slice("default", "mid", mid, [{ name: "http", port: 80 }]),
+    ];
+    const names = [
+      "kubernetes.default.svc.cluster.local",
+      "big.default.svc.cluster.local",
+      "_http._tcp.big.default.svc.cluster.local",
+      "_http._tcp.mid.default.svc.cluster.local", // answers fit 512, the A glue does not all fit
+      "nope.default.svc.cluster.local",
+      "dns-version.cluster.local",
+    ];
+    const query = fc.record({
+      name: fc.constantFrom(...names),
+      upper: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
+      qtype: fc.constantFrom(RRType.A, RRType.AAAA, RRType.SRV, RRType.TXT, 65, 97),
+      edns: fc.option(fc.constantFrom(512, 600, 1232, 4096), { nil: undefined }),
+      dnssecOk: fc.boolean(),
+      tcp: fc.boolean(),
+      id: fc.integer({ min: 0, max: 0xffff }),
+      rd: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(query, { minLength: 1, maxLength: 40 }), (qs) => {
+        const h = handler({}, objects);
+        const fresh = handler({}, objects);
+        const view = buildZoneView(objects, opts, 7);
+        for (const q of qs) {
+          const name = [...q.name].map((c, i) => (q.upper[i % 64] ? c.toUpperCase() : c)).join("");
+          const msg = encodeQuery(name, q.qtype, {
+            id: q.id,
+            rd: q.rd,
+            ...(q.edns !== undefined ? { edns: q.edns, dnssecOk: q.dnssecOk } : {}),
+          });
+          const client = q.tcp ? tcp : udp;
+          fresh.setView(view); // no stored replies: built from scratch
+          const want = ask(fresh, msg, client) as Buffer;
+          const got = ask(h, msg, client) as Buffer;
+          assert.equal(
+            got.toString("hex"),
+            want.toString("hex"),
+            `${name} type ${q.qtype} edns ${q.edns} tcp ${q.tcp}`,
+          );
+        }
+      }),
+      { numRuns: runs(1000, 150) },
+    );
   });
 
   it("negative answers: NXDOMAIN and NODATA with the SOA in authority", () => {
