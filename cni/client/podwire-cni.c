@@ -23,6 +23,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,7 @@ int main(int argc, char **argv) {
   int fd = agent_connect(sock);
   if (fd < 0) run_node(&in);
   json_string(in.p, "cniVersion", version, sizeof version);
+  signal(SIGPIPE, SIG_IGN); /* an agent gone mid-request is an error reply, not a silent death by signal */
   if (write_all(fd, req.p, req.len) < 0 || shutdown(fd, SHUT_WR) < 0)
     return agent_failed(version, "sending the request failed");
   struct buf resp = {0};
