@@ -1,35 +1,39 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { runIn } from "../../netlinux/netns.js";
-import { run } from "../../netlinux/exec.js";
-import { canonical, type CanonicalMode } from "../../../proxier/rules/canonical.js";
-import { diffDumps, formatDiff } from "../../../proxier/rules/diff.js";
-import { withKubeProxyHooks } from "../../../proxier/rules/hooks.js";
+import type { CanonicalMode } from "../../../proxier/rules/canonical.js";
 import type { Dump } from "../../../proxier/rules/model.js";
-import { parseRules } from "../../../proxier/rules/parse.js";
-import { readRulesFile } from "../../../proxier/rules/read.js";
-import { formatTrace, type Proto, tracePacket } from "../../../proxier/rules/trace.js";
+import type { Proto } from "../../../proxier/rules/trace.js";
 import { UsageError } from "../errors.js";
 import { collect, collectCsv, intArg, Option } from "../program.js";
 
-function readRules(file: string, table?: string, lazy = false): Dump {
-  const text = readRulesFile(file);
-  return parseRules(text, { source: file, lazy, ...(table ? { table } : {}) });
+// Modules are loaded by the subcommand that needs them: `rules diff` of two big dumps is measured against GNU diff,
+// start-up included, and need not load the tracer, the namespace helpers or child_process.
+
+async function readRules(file: string, table?: string, lazy = false): Promise<Dump> {
+  const [{ parseRules }, { readRulesFile }] = await Promise.all([
+    import("../../../proxier/rules/parse.js"),
+    import("../../../proxier/rules/read.js"),
+  ]);
+  return parseRules(readRulesFile(file), { source: file, lazy, ...(table ? { table } : {}) });
 }
 
 /** The kernel's rules now (`iptables-save`, optionally of one table / inside a named network namespace). */
 async function liveRules(table: string | undefined, netns: string | undefined, legacy: boolean): Promise<Dump> {
+  const { runIn } = await import("../../netlinux/netns.js");
+  const { parseRules } = await import("../../../proxier/rules/parse.js");
   const bin = legacy ? "iptables-legacy-save" : "iptables-save";
   const r = await runIn(netns ?? null, bin, table ? ["-t", table] : []);
-  return parseRules(r.stdout, { source: `${bin}${netns ? ` (netns ${netns})` : ""}` });
+  return parseRules(r.stdout, { source: `${bin}${netns ? ` (netns ${netns})` : ""}`, lazy: true });
 }
 
 /** What `podwire proxy render` would write now (run as a child so this command stays independent of its flags). */
 async function renderedRules(objects: string[], extra: string[]): Promise<Dump> {
+  const { run } = await import("../../netlinux/exec.js");
+  const { parseRules } = await import("../../../proxier/rules/parse.js");
   const bin = fileURLToPath(new URL("../../../../bin/podwire", import.meta.url));
   const args = ["proxy", "render", ...objects.flatMap((o) => ["--objects", o]), ...extra];
   const r = await run(process.execPath, [bin, ...args]);
-  return parseRules(r.stdout, { source: "podwire proxy render" });
+  return parseRules(r.stdout, { source: "podwire proxy render", lazy: true });
 }
 
 interface DiffFlags {
@@ -58,18 +62,19 @@ async function diffCommand(files: string[], o: DiffFlags): Promise<void> {
       } else {
         if (files.length !== 1) throw new UsageError("with --live, give one FILE (or --objects …)");
         a = await liveRules(o.table, o.netns, !!o.legacy);
-        b = readRules(files[0]!, o.table, true);
+        b = await readRules(files[0]!, o.table, true);
       }
     } else {
       if (files.length !== 2) throw new UsageError("usage: podwire rules diff OLD NEW");
-      a = readRules(files[0]!, o.table, true);
-      b = readRules(files[1]!, o.table, true);
+      a = await readRules(files[0]!, o.table, true);
+      b = await readRules(files[1]!, o.table, true);
     }
   } catch (e) {
     // like diff(1): trouble reading or parsing the inputs is exit 2
     if (e instanceof UsageError) throw e;
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
+  const { diffDumps, formatDiff } = await import("../../../proxier/rules/diff.js");
   let d: ReturnType<typeof diffDumps>;
   try {
     d = diffDumps(a, b, { ...(o.table ? { table: o.table } : {}), verbose: !!o.verbose });
@@ -96,10 +101,12 @@ interface TraceFlags {
   kubeHooks?: boolean;
 }
 
-function traceCommand(o: TraceFlags): void {
+async function traceCommand(o: TraceFlags): Promise<void> {
   if (!["tcp", "udp", "sctp"].includes(o.proto))
     throw new UsageError(`--proto must be tcp, udp or sctp, got ${o.proto}`);
-  let dump = readRules(o.rules, o.table);
+  const { formatTrace, tracePacket } = await import("../../../proxier/rules/trace.js");
+  const { withKubeProxyHooks } = await import("../../../proxier/rules/hooks.js");
+  let dump = await readRules(o.rules, o.table);
   if (o.kubeHooks) dump = withKubeProxyHooks(dump);
   const pkt = {
     src: o.src,
@@ -157,7 +164,7 @@ export function registerRules(program: Command): void {
     .option("--json", "print {targets, verdict, masquerade, path}")
     .option("--table <table>", "table of headerless -S input")
     .option("--kube-hooks", "add kube-proxy's jump rules (PREROUTING → KUBE-SERVICES …) when tracing a bare payload")
-    .action((o: TraceFlags) => traceCommand(o));
+    .action(async (o: TraceFlags) => traceCommand(o));
   rules
     .command("canonical")
     .description("print a rule dump in canonical form")
@@ -165,11 +172,12 @@ export function registerRules(program: Command): void {
     .option("--table <table>", "only this table (also the table of headerless -S input)")
     .option("--mode <mode>", "sorted or kube-proxy", "sorted")
     .option("--raw", "keep rules as written (not normalised)")
-    .action((file: string, o: { table?: string; mode: string; raw?: boolean }) => {
+    .action(async (file: string, o: { table?: string; mode: string; raw?: boolean }) => {
       if (o.mode !== "sorted" && o.mode !== "kube-proxy") throw new UsageError(`--mode must be sorted or kube-proxy`);
+      const { canonical } = await import("../../../proxier/rules/canonical.js");
       let d: Dump;
       try {
-        d = readRules(file, o.table);
+        d = await readRules(file, o.table);
       } catch (e) {
         throw new UsageError(e instanceof Error ? e.message : String(e));
       }
