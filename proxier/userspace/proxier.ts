@@ -43,8 +43,9 @@ export interface UserspaceProxierOptions {
   syncPeriodMs?: number;
   physdev?: boolean;
   /**
-   * Extra TCP worker processes (`--proxy-workers`, default 0): they accept on the same listening sockets as this
-   * process for services without ClientIP affinity, spreading CPU and fds. Round robin is then per process.
+   * Extra TCP worker processes (`--proxy-workers`, default 0): they accept on the listening sockets instead of
+   * this process for services without ClientIP affinity (this one keeps the control plane and the affinity
+   * services), spreading CPU and fds. Round robin is then per process.
    */
   workers?: number;
   /**

@@ -7,7 +7,7 @@
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { ip, netnsPath, runIn } from "../../../src/netlinux/netns.js";
@@ -29,7 +29,36 @@ const listOpt = (name: string): string[] | null => {
 /** `--paths direct,podwire` runs a subset (the ratios need haproxy); `--loads nc` only new connections. */
 const ONLY_PATHS = listOpt("paths");
 const LOADS = new Set(listOpt("loads") ?? ["bulk", "ka", "nc"]);
-const NO_WRK: WrkResult = { rps: Number.NaN, p50ms: Number.NaN, p99ms: Number.NaN, errors: 0 };
+const NO_WRK: WrkResult = {
+  rps: Number.NaN,
+  requests: 0,
+  cpuUsPerReq: Number.NaN,
+  p50ms: Number.NaN,
+  p99ms: Number.NaN,
+  errors: 0,
+};
+
+/** CPU time (user + system, µs) of pids and their child processes (workers), from /proc. */
+function cpuUs(pids: number[]): number {
+  const tick = 1e6 / 100; // USER_HZ
+  let total = 0;
+  const seen = new Set<number>();
+  const visit = (pid: number) => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(f[11]) + Number(f[12])) * tick; // utime, stime
+      for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/))
+        if (c) visit(Number(c));
+    } catch {
+      // gone
+    }
+  };
+  for (const p of pids) visit(p);
+  return total;
+}
 const NODE_IP = "198.18.0.1";
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
@@ -52,6 +81,10 @@ async function waitPort(ns: string, port: number): Promise<void> {
 
 interface WrkResult {
   rps: number;
+  /** Requests completed (for CPU per request). */
+  requests: number;
+  /** CPU (user + system) the proxy process(es) spent per request, µs; NaN where there is no proxy. */
+  cpuUsPerReq: number;
   p50ms: number;
   p99ms: number;
   errors: number;
@@ -64,18 +97,22 @@ function toMs(v: string): number {
   return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
 }
 
-async function wrk(ns: string, url: string, close: boolean): Promise<WrkResult> {
+async function wrk(ns: string, url: string, close: boolean, proxyPids: number[] = []): Promise<WrkResult> {
   const a = ["-t1", `-c${CONNS}`, `-d${SECONDS}s`, "--latency", url];
   if (close) a.unshift("-H", "Connection: close");
+  const cpu0 = cpuUs(proxyPids);
   const r = await runIn(ns, "wrk", a, { timeoutMs: (SECONDS + 30) * 1000 });
+  const cpu1 = cpuUs(proxyPids);
   const out = r.stdout;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const cpuUsPerReq = proxyPids.length && requests ? (cpu1 - cpu0) / requests : Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
   const errM = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errM ? errM.slice(1).reduce((s, x) => s + Number(x), 0) : 0) + non2xx;
-  return { rps, p50ms: p50, p99ms: p99, errors };
+  return { rps, requests, cpuUsPerReq, p50ms: p50, p99ms: p99, errors };
 }
 
 async function iperf(ns: string, host: string, port: number): Promise<number> {
@@ -117,7 +154,8 @@ async function main(): Promise<void> {
         `listen web\n  bind ${NODE_IP}:${HAPROXY_HTTP}\n  server b1 ${NODE_IP}:${HTTP_PORT}\n` +
         `listen bulk\n  bind ${NODE_IP}:${HAPROXY_IPERF}\n  server b1 ${NODE_IP}:${IPERF_PORT}\n`,
     );
-    procs.push(startIn(ns, ["haproxy", "-f", join(dir, "peer.cfg"), "-db"]));
+    const haproxyPeer = startIn(ns, ["haproxy", "-f", join(dir, "peer.cfg"), "-db"]);
+    procs.push(haproxyPeer);
     // podwire: two services with the backends as endpoints, reached through their ClusterIPs (host portal).
     writeFileSync(
       join(dir, "objects.json"),
@@ -163,13 +201,15 @@ async function main(): Promise<void> {
         if (p.workers !== undefined) await startPodwire(p.workers);
         try {
           const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
-          const ka = LOADS.has("ka") ? await wrk(ns, p.http, false) : NO_WRK;
-          const nc = LOADS.has("nc") ? await wrk(ns, p.http, true) : NO_WRK;
+          // nsenter execs its command, so these are the proxies' own PIDs (workers are found as children).
+          const pids = p.name === "haproxy" ? [haproxyPeer.pid!] : p.workers !== undefined ? [proxy!.child.pid!] : [];
+          const ka = LOADS.has("ka") ? await wrk(ns, p.http, false, pids) : NO_WRK;
+          const nc = LOADS.has("nc") ? await wrk(ns, p.http, true, pids) : NO_WRK;
           const list = samples[p.name] ?? [];
           list.push({ bulk, ka, nc });
           samples[p.name] = list;
           console.log(
-            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}`,
+            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${nc.cpuUsPerReq.toFixed(0)} µs`,
           );
         } finally {
           if (p.workers !== undefined) await stopPodwire();
@@ -186,6 +226,8 @@ async function main(): Promise<void> {
       const xs = samples[name] ?? []; // a path left out by --paths: NaN figures
       const w = (f: (s: Sample) => WrkResult): WrkResult => ({
         rps: med(xs.map((x) => f(x).rps)),
+        requests: xs.reduce((a, x) => a + f(x).requests, 0),
+        cpuUsPerReq: med(xs.map((x) => f(x).cpuUsPerReq)),
         p50ms: med(xs.map((x) => f(x).p50ms)),
         p99ms: med(xs.map((x) => f(x).p99ms)),
         errors: xs.reduce((a, x) => a + f(x).errors, 0),
@@ -200,7 +242,7 @@ async function main(): Promise<void> {
     for (const p of paths) {
       const r = agg(p.name);
       console.log(
-        `${p.name.padEnd(10)} bulk ${r.bulk.toFixed(2)} Gbit/s | keep-alive ${r.ka.rps.toFixed(0)} req/s | new-conn ${r.nc.rps.toFixed(0)} req/s | errors ${r.ka.errors + r.nc.errors}`,
+        `${p.name.padEnd(10)} bulk ${r.bulk.toFixed(2)} Gbit/s | keep-alive ${r.ka.rps.toFixed(0)} req/s | new-conn ${r.nc.rps.toFixed(0)} req/s | errors ${r.ka.errors + r.nc.errors}${Number.isNaN(r.nc.cpuUsPerReq) ? "" : ` | proxy CPU/req keep-alive ${r.ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${r.nc.cpuUsPerReq.toFixed(0)} µs`}`,
       );
     }
     for (const name of ["podwire", "podwire-w1"]) {
@@ -210,6 +252,10 @@ async function main(): Promise<void> {
       );
       console.log(
         `${name}/direct: bulk ${ratio(pw.bulk, d.bulk)}, keep-alive ${ratio(pw.ka.rps, d.ka.rps)}, new-conn ${ratio(pw.nc.rps, d.nc.rps)}`,
+      );
+      // CPU per request depends much less on what else runs on the machine than req/s does.
+      console.log(
+        `${name}/haproxy CPU per request (haproxy µs ÷ podwire µs, higher is better): keep-alive ${ratio(h.ka.cpuUsPerReq, pw.ka.cpuUsPerReq)}, new-conn ${ratio(h.nc.cpuUsPerReq, pw.nc.cpuUsPerReq)}`,
       );
     }
     for (const name of ["haproxy", "podwire", "podwire-w1"]) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import { readdirSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { RoundRobinBalancer } from "../../../proxier/userspace/loadbalancer.js";
@@ -211,6 +212,61 @@ describe("startUserspaceProxier with a fake iptables", () => {
       backend.close();
     }
     assert.equal(runner.rules.get("nat")!.length, 0, "stop removes the jumps");
+  });
+
+  it("with workers only the workers accept; a service that turns to ClientIP affinity is accepted here again", async () => {
+    // The backend runs in this process, so this process's fd count tells who accepted: per held connection 2
+    // (client + backend side) when a worker proxies it, 4 when this process proxies it too.
+    const held: net.Socket[] = [];
+    const backend = net.createServer((s) => s.on("error", () => {}));
+    await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
+    const svc = {
+      name: "web",
+      clusterIP: "10.96.0.10",
+      port: 80,
+      targetPort: portOf(backend),
+      endpoints: ["127.0.0.1"],
+    };
+    const p = await startUserspaceProxier({
+      runner: new FakeRunner(),
+      listenIP: "127.0.0.1",
+      testOnlyAllowLoopback: true,
+      syncPeriodMs: 0,
+      workers: 1,
+      input: input([svc]),
+    });
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const connections = () => new Promise<number>((r) => backend.getConnections((_e, n) => r(n)));
+    const hold = async (n: number) => {
+      const port = p.proxyPorts().get("default/web:p/tcp")!;
+      const want = (await connections()) + n;
+      for (let i = 0; i < n; i++) {
+        const c = net.connect({ host: "127.0.0.1", port });
+        c.on("error", () => {});
+        held.push(c);
+      }
+      for (let i = 0; i < 200 && (await connections()) < want; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await connections(), want, "every held connection reached the backend");
+    };
+    try {
+      assert.ok(await p.workersSettled());
+      await new Promise((r) => setTimeout(r, 200)); // the worker's socket comes back; this process stops accepting
+      const n = 30;
+      let before = fds();
+      await hold(n);
+      assert.ok(
+        fds() - before <= 2 * n + 4,
+        `fds grew by ${fds() - before} for ${n} connections: this process accepted`,
+      );
+      await p.update(input([{ ...svc, affinitySeconds: 60 }]));
+      before = fds();
+      await hold(n);
+      assert.ok(fds() - before >= 4 * n, `fds grew by ${fds() - before}: affinity connections must be proxied here`);
+    } finally {
+      for (const c of held) c.destroy();
+      await p.stop();
+      backend.close();
+    }
   });
 
   it("clears conntrack entries of a removed UDP service port", async () => {
