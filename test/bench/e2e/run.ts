@@ -194,7 +194,9 @@ async function main(): Promise<void> {
       if (name && !seen.has(name)) seen.set(name, now);
     };
     const monitors = state.nodes.map((n, i) => {
+      // Without nft (package nftables) or on the legacy backend this reports nothing and the poll decides.
       const m = spawnIn(n.ns, "stdbuf", ["-oL", "nft", "monitor", "rules"], { stdio: ["ignore", "pipe", "ignore"] });
+      m.on("error", () => {});
       createInterface({ input: m.stdout! }).on("line", (line) => {
         const now = Date.now();
         const hit = /^(?:add|insert) rule ip nat KUBE-SERVICES .*\bip daddr (\S+)/.exec(line);
