@@ -81,6 +81,9 @@ export class TableIndex {
   readonly builtinPolicy = new Map<number, string>();
   /** Open addressing: chain id + 1, 0 = empty. */
   private slots: Int32Array;
+  /** Chains below this id are in `slots`. */
+  private hashed = 0;
+  private dup = false;
 
   constructor(
     readonly name: string,
@@ -117,8 +120,12 @@ export class TableIndex {
 
   /** Id of the chain named bytes[start, end) of `bytes` (any buffer), or -1. */
   findRange(bytes: Uint8Array, start: number, end: number, h = hashRange(bytes, start, end)): number {
+    if (this.hashed < this.n) this.sync();
+    return this.probe(bytes, start, end - start, h);
+  }
+
+  private probe(bytes: Uint8Array, start: number, len: number, h: number): number {
     const mask = this.slots.length - 1;
-    const len = end - start;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i]!;
       if (v === 0) return -1;
@@ -130,6 +137,27 @@ export class TableIndex {
       )
         return id;
     }
+  }
+
+  /**
+   * Hashes the chains declared since the last call into the table. Declaring only records offsets, so the 110k
+   * declarations of a big dump cost a tight loop here instead of weight in the line loop. False when a chain was
+   * declared twice (a re-declaration flushes: the full parser's business).
+   */
+  sync(): boolean {
+    for (let id = this.hashed; id < this.n; id++) {
+      const s = this.nameStart.a[id]!;
+      const e = this.nameEnd.a[id]!;
+      const h = hashRange(this.bytes, s, e);
+      this.hash.a[id] = h;
+      if (this.probe(this.bytes, s, e - s, h) >= 0) this.dup = true;
+      else {
+        if ((id + 1) * 2 > this.slots.length) this.grow(id);
+        this.insert(id, h);
+      }
+    }
+    this.hashed = this.n;
+    return !this.dup;
   }
 
   find(name: string): number {
@@ -154,20 +182,15 @@ export class TableIndex {
     return this.nameEnd.a[id]! - s === end - start && sameRange(this.bytes, s, this.bytes, start, end - start);
   }
 
-  /** Declares a chain; -1 if it already exists (a re-declaration flushes: the full parser's business). */
+  /** Declares a chain (see sync). */
   declare(start: number, end: number, line: number): number {
-    const h = hashRange(this.bytes, start, end);
-    if (this.findRange(this.bytes, start, end, h) >= 0) return -1;
-    if ((this.n + 1) * 2 > this.slots.length) this.grow();
-    const id = this.n++;
     this.nameStart.push(start);
     this.nameEnd.push(end);
-    this.hash.push(h);
+    this.hash.push(0);
     this.line.push(line);
     this.firstRun.push(-1);
     this.lastRun.push(-1);
-    this.insert(id, h);
-    return id;
+    return this.n++;
   }
 
   private insert(id: number, h: number): void {
@@ -177,9 +200,14 @@ export class TableIndex {
     this.slots[i] = id + 1;
   }
 
-  private grow(): void {
+  /** Doubles the table, re-inserting ids below `upTo`. */
+  private grow(upTo: number): void {
     this.slots = new Int32Array(this.slots.length * 2);
-    for (let id = 0; id < this.n; id++) this.insert(id, this.hash.a[id]!);
+    for (let id = 0; id < upTo; id++)
+      if (
+        this.probe(this.bytes, this.nameStart.a[id]!, this.nameEnd.a[id]! - this.nameStart.a[id]!, this.hash.a[id]!) < 0
+      )
+        this.insert(id, this.hash.a[id]!);
   }
 
   /** Appends the rule line bytes[start, end) to chain `id`, extending its last run when `contiguous`. */
@@ -441,5 +469,6 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
     s = e + 1;
   }
   if (t !== null) return null;
+  for (const x of tables) if (!x.sync()) return null;
   return { tables };
 }
