@@ -46,8 +46,9 @@ export interface IptablesProxierOptions {
   syncPeriodMs?: number;
   fullSyncPeriodMs?: number;
   /**
-   * Partial syncs edit large chains already in the kernel in place (-D / positioned -I, incremental.ts) instead of
-   * rewriting them. Needs an iptables-restore that takes -D and -I (the real runner; not FakeIptables).
+   * Partial syncs edit large chains already in the kernel in place (incremental.ts: -D, and -I at the top of the
+   * dispatch chains or at the rendered position elsewhere) instead of rewriting them. Needs an iptables-restore
+   * that takes -D and -I (the real runner; FakeIptables has neither).
    */
   incrementalEdits?: boolean;
   /** Log one `programming trace` line per sync: the services it programmed with their event times (debugging latency). */
@@ -348,7 +349,7 @@ export class IptablesProxier {
       this.runner.retryAfter(Math.min(this.syncPeriodMs, 5_000));
       outcome = { full, ok: false, error: err, durationMs: this.now() - start };
       // The changes were not programmed: the retry (a full sync) programs them; keep their trace times.
-      if (traced) for (const [k, e] of traced) t.changedAt.set(k, { ...e, ...t.changedAt.get(k) });
+      if (traced) for (const [k, e] of traced) t.changedAt.set(k, { ...t.changedAt.get(k), ...e }); // earliest wins
     }
     const secs = outcome.durationMs / 1000;
     m?.syncDuration.observe(secs);
