@@ -30,34 +30,42 @@ async function iperf(
   serverIp: string,
   seconds: number,
 ): Promise<Sample> {
-  const srv = spawnIn(server, "nice", ["-n", "-20", "iperf3", "-s", "-1", "-p", "5201"], { stdio: "ignore" });
-  try {
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await waitFor(
-      async () => {
-        const out = await topo.exec(
-          client,
-          "nice",
-          ["-n", "-20", "iperf3", "-c", serverIp, "-p", "5201", "-t", String(seconds), "-J"],
-          { check: false },
-        );
-        return out.code === 0 ? out.stdout : "";
-      },
-      10_000,
-      "iperf3",
-    );
-    const j = JSON.parse(r) as {
-      end: {
-        sum_received: { bits_per_second: number };
-        cpu_utilization_percent: { host_total: number; remote_total: number };
+  let last = "";
+  // A fresh one-off server per attempt: an attempt that failed half-way may have used up the previous one.
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const srv = spawnIn(server, "nice", ["-n", "-20", "iperf3", "-s", "-1", "-p", "5201"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300 + attempt * 500));
+      const out = await topo.exec(
+        client,
+        "nice",
+        ["-n", "-20", "iperf3", "-c", serverIp, "-p", "5201", "-t", String(seconds), "-J"],
+        { check: false },
+      );
+      last = out.stdout.slice(0, 300) || out.stderr.slice(0, 300);
+      let j: {
+        error?: string;
+        end?: {
+          sum_received?: { bits_per_second: number };
+          cpu_utilization_percent?: { host_total: number; remote_total: number };
+        };
       };
-    };
-    const gbps = j.end.sum_received.bits_per_second / 1e9;
-    const cpu = (j.end.cpu_utilization_percent.host_total + j.end.cpu_utilization_percent.remote_total) / 100;
-    return { gbps, eff: cpu > 0 ? gbps / cpu : 0 };
-  } finally {
-    srv.kill("SIGKILL");
+      try {
+        j = JSON.parse(out.stdout);
+      } catch {
+        continue;
+      }
+      const bps = j.end?.sum_received?.bits_per_second;
+      const u = j.end?.cpu_utilization_percent;
+      if (out.code !== 0 || j.error || bps === undefined || !u) continue;
+      const gbps = bps / 1e9;
+      const cpu = (u.host_total + u.remote_total) / 100;
+      return { gbps, eff: cpu > 0 ? gbps / cpu : 0 };
+    } finally {
+      srv.kill("SIGKILL");
+    }
   }
+  throw new Error(`iperf3 ${client} -> ${serverIp} failed: ${last}`);
 }
 
 /** flannel's three entries, by hand, for a vxlan between two namespaces (no agent involved). */
