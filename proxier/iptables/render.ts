@@ -203,23 +203,32 @@ class TableFragment {
       ruleLines.push(""); // the trailing "\n" from join itself: appending it would make a cons string again
       text = ruleLines.join("\n");
     }
-    const byChain = new Map<string, string[]>();
+    // Chains in first-touch order with their lines. Most ports touch a handful of chains, mostly the one touched
+    // last, so a short backward scan beats a Map; past 16 chains (many endpoints) an index takes over.
+    const chains: string[] = [];
+    const lists: string[][] = [];
+    let index: Map<string, number> | null = null;
     let off = 0;
     for (let i = 0; i < lines.length; i++) {
       const c = events[i]!;
-      let list = byChain.get(c);
-      if (!list) byChain.set(c, (list = []));
+      let k = chains.length - 1;
+      if (k >= 0 && chains[k] !== c) {
+        if (index) k = index.get(c) ?? -1;
+        else while (k >= 0 && chains[k] !== c) k--;
+      }
+      if (k < 0) {
+        k = chains.length;
+        chains.push(c);
+        lists.push([]);
+        if (index) index.set(c, k);
+        else if (chains.length === 16) index = new Map(chains.map((x, j) => [x, j]));
+      }
       const l = lines[i];
       if (l == null) continue;
-      list.push(text.slice(off, off + l.length));
+      lists[k]!.push(text.slice(off, off + l.length));
       off += l.length + 1;
     }
-    const chains: string[] = [];
-    const lists: (readonly string[])[] = [];
-    for (const [c, l] of byChain) {
-      chains.push(c);
-      lists.push(Object.freeze(l));
-    }
+    for (const l of lists) Object.freeze(l);
     return { text, chains, lists, owned, ruleCount };
   }
 }
