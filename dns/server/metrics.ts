@@ -3,7 +3,7 @@
  * reads them when scraped, so a query does not pay for label hashing.
  */
 import http from "node:http";
-import { Counter, Gauge, type Metric, Registry } from "prom-client";
+import type { Metric, Registry } from "prom-client";
 
 const TYPE_NAMES: Record<number, string> = {
   1: "A",
@@ -31,7 +31,8 @@ Object.keys(TYPE_NAMES).forEach((t, i) => {
 const typeSlot = (qtype: number): number => (qtype < 256 ? (SLOT_OF[qtype] as number) : 0);
 
 export class DnsMetrics {
-  readonly registry = new Registry();
+  /** prom-client is loaded only when metrics are served (it is ~6 MB of RSS in a process that never scrapes). */
+  private registry: Promise<Registry> | undefined;
   /** [proto][family][type slot] request counts: numbers in flat arrays, so counting allocates nothing. */
   private readonly requests = new Float64Array(2 * 2 * TYPE_SLOTS);
   /** [rcode < 24][plugin slot]; other rcodes/plugins (rare) in the map. */
@@ -46,13 +47,21 @@ export class DnsMetrics {
   cacheEntries = () => 0;
   forwardRequests = 0;
 
-  constructor(readonly server: string) {
+  constructor(readonly server: string) {}
+
+  private registryOf(): Promise<Registry> {
+    this.registry ??= import("prom-client").then((pc) => this.build(pc));
+    return this.registry;
+  }
+
+  private build({ Counter, Gauge, Registry }: typeof import("prom-client")): Registry {
+    const registry = new Registry();
     const self = this;
     new Counter({
       name: "coredns_dns_requests_total",
       help: "Counter of DNS requests made per zone, protocol and family.",
       labelNames: ["server", "zone", "view", "proto", "family", "type"],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
         self.requests.forEach((n, i) => {
@@ -69,7 +78,7 @@ export class DnsMetrics {
       name: "coredns_dns_responses_total",
       help: "Counter of response status codes.",
       labelNames: ["server", "zone", "view", "rcode", "plugin"],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
         const add = (rcode: string, plugin: string, n: number) =>
@@ -99,12 +108,12 @@ export class DnsMetrics {
         values: this.histogramValues(),
       }),
     };
-    this.registry.registerMetric(histogram as unknown as Metric);
+    registry.registerMetric(histogram as unknown as Metric);
     new Counter({
       name: "coredns_cache_hits_total",
       help: "The count of cache hits.",
       labelNames: ["server", "type", "view", "zones"],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
         this.inc({ server: self.server, type: "success", view: "", zones: "." }, self.cacheHits);
@@ -114,7 +123,7 @@ export class DnsMetrics {
       name: "coredns_cache_misses_total",
       help: "The count of cache misses.",
       labelNames: ["server", "view", "zones"],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
         this.inc({ server: self.server, view: "", zones: "." }, self.cacheMisses);
@@ -124,7 +133,7 @@ export class DnsMetrics {
       name: "coredns_cache_entries",
       help: "The number of elements in the cache.",
       labelNames: ["server", "type", "view", "zones"],
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.set({ server: self.server, type: "success", view: "", zones: "." }, self.cacheEntries());
       },
@@ -132,12 +141,19 @@ export class DnsMetrics {
     new Counter({
       name: "coredns_forward_requests_total",
       help: "Counter of requests made per upstream.",
-      registers: [this.registry],
+      registers: [registry],
       collect() {
         this.reset();
         this.inc(self.forwardRequests);
       },
     });
+    return registry;
+  }
+
+  /** The Prometheus text of all metrics (what /metrics serves). */
+  async text(): Promise<{ body: string; contentType: string }> {
+    const r = await this.registryOf();
+    return { body: await r.metrics(), contentType: r.contentType };
   }
 
   request(proto: "udp" | "tcp", family: 4 | 6, qtype: number): void {
@@ -183,6 +199,7 @@ export class DnsMetrics {
 
   /** Serves /metrics, /health and /ready on host:port; resolves once listening. */
   async serve(host: string, port: number, ready: () => boolean = () => true): Promise<http.Server> {
+    await this.registryOf();
     const srv = http.createServer((req, res) => {
       // CoreDNS `health` and `ready` plugins: alive while serving; ready once the watched objects synced.
       if (req.url === "/health") {
@@ -198,8 +215,8 @@ export class DnsMetrics {
         res.writeHead(404).end();
         return;
       }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+      this.text().then(
+        ({ body, contentType }) => res.writeHead(200, { "content-type": contentType }).end(body),
         (e: Error) => res.writeHead(500).end(e.message),
       );
     });

@@ -85,6 +85,10 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
   let serial = Math.floor(Date.now() / 1000);
   let pending: NodeJS.Immediate | undefined;
   let dirty = false;
+  let firstSync: (() => void) | undefined;
+  const synced = new Promise<void>((resolve) => {
+    firstSync = resolve;
+  });
   const rebuild = () => {
     pending = undefined;
     if (!dirty || !informers.every((i) => i.hasSynced())) return;
@@ -97,18 +101,21 @@ export async function startDnsServer(cfg: DnsServerConfig): Promise<RunningDns> 
     // V8 keeps the subject of the last successful regexp match alive; after a reload of objects files that is
     // the whole file text (src/objects/load.ts tests it with a regexp). A match on a tiny string lets it go.
     RELEASE_LAST_MATCH.test("x");
+    if (firstSync) {
+      // Rebuilds run from setImmediate, so what the source let go of at the end of its loading turn (FileSource's
+      // parsed files, a relist's whole objects) is garbage by now: give it back before serving.
+      const gcMs = cfg.compactHeapAfterSync ? Math.round(compactHeap()) : undefined;
+      firstSync();
+      firstSync = undefined;
+      cfg.log?.info({ rebuilds, gcMs }, "dns: objects synced; serving the cluster zone");
+    }
   };
   const schedule = () => {
     dirty = true;
     if (!pending) pending = setImmediate(rebuild);
   };
   const unsubscribe = informers.map((i) => i.onChange(schedule));
-  const synced = Promise.all(informers.map((i) => i.synced)).then(() => {
-    dirty = true;
-    rebuild();
-    const gcMs = cfg.compactHeapAfterSync ? Math.round(compactHeap()) : undefined;
-    cfg.log?.info({ rebuilds, gcMs }, "dns: objects synced; serving the cluster zone");
-  });
+  void Promise.all(informers.map((i) => i.synced)).then(schedule);
 
   const transport = new DnsTransport(handler);
   const address = await transport.listen(cfg.listen);

@@ -10,6 +10,7 @@ import { type RecordData, RRType, type ZoneAnswer, type ZoneRecord } from "../re
 import {
   endpointHost,
   endpointsNamed,
+  hasPodIp,
   reverseNames,
   type ServiceEntry,
   type ZoneOptions,
@@ -138,7 +139,7 @@ function lookupCluster(view: ZoneView, rel: string[], qname: string, qtype: numb
     if (parts.length > 2 || opts.pods === "disabled") return nxdomain();
     const ip = ipFromDashed(parts[1] as string);
     if (!ip) return nxdomain();
-    if (opts.pods === "verified" && !view.podIps.has(`${ns}/${ip}`)) return nxdomain();
+    if (opts.pods === "verified" && !hasPodIp(view, ns, ip)) return nxdomain();
     const recs = addressRecords(qname, [ip], qtype, ttl);
     return recs.length ? answer("NOERROR", recs) : nodata();
   }

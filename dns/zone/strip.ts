@@ -22,15 +22,23 @@ const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 // Objects are built with every field in one literal (absent ones undefined, which JSON and the informer's
 // comparison ignore): adding properties later would give each object a separate property array.
 
-function meta(m: ObjectMeta, withLabel = false): ObjectMeta {
-  const svc = withLabel ? m.labels?.[SERVICE_NAME_LABEL] : undefined;
+// Each kind gets its own metadata shape with just the fields the zone reads.
+const metaOf = (m: ObjectMeta): ObjectMeta => ({ name: m.name as string, namespace: m.namespace });
+
+function sliceMeta(m: ObjectMeta): ObjectMeta {
+  const svc = m.labels?.[SERVICE_NAME_LABEL];
   return {
     name: m.name as string,
     namespace: m.namespace,
-    deletionTimestamp: m.deletionTimestamp,
     labels: svc === undefined ? undefined : { [SERVICE_NAME_LABEL]: svc },
   };
 }
+
+const podMeta = (m: ObjectMeta): ObjectMeta => ({
+  name: m.name as string,
+  namespace: m.namespace,
+  deletionTimestamp: m.deletionTimestamp,
+});
 
 function ports<P extends ServicePort | EndpointSlicePort>(ps: readonly P[] | null | undefined): P[] | undefined {
   if (!ps) return undefined;
@@ -49,7 +57,7 @@ function service(s: Service): KubeObject {
     publishNotReadyAddresses: spec.publishNotReadyAddresses ? true : undefined,
     ports: ports(spec.ports),
   };
-  return { apiVersion: "v1", kind: "Service", metadata: meta(s.metadata), spec: out } as Service;
+  return { apiVersion: "v1", kind: "Service", metadata: metaOf(s.metadata), spec: out } as Service;
 }
 
 const NOT_READY = Object.freeze({ ready: false });
@@ -67,7 +75,7 @@ function slice(s: EndpointSlice): KubeObject {
   return {
     apiVersion: "discovery.k8s.io/v1",
     kind: "EndpointSlice",
-    metadata: meta(s.metadata, true),
+    metadata: sliceMeta(s.metadata),
     addressType: s.addressType,
     endpoints: s.endpoints ? s.endpoints.map(endpoint) : null,
     ports: ports(s.ports),
@@ -76,12 +84,14 @@ function slice(s: EndpointSlice): KubeObject {
 
 function pod(p: Pod): KubeObject {
   const st = p.status ?? {};
+  // One address (the usual case) is kept as podIP alone: podIPs would cost an array and an object per pod.
+  const ips = st.podIPs?.length ? st.podIPs : undefined;
   const status: NonNullable<Pod["status"]> = {
     phase: st.phase,
-    podIPs: st.podIPs?.length ? st.podIPs.map((x) => ({ ip: x.ip })) : undefined,
-    podIP: st.podIPs?.length ? undefined : st.podIP,
+    podIPs: ips && ips.length > 1 ? ips.map((x) => ({ ip: x.ip })) : undefined,
+    podIP: ips ? ips[0]?.ip : st.podIP,
   };
-  return { apiVersion: "v1", kind: "Pod", metadata: meta(p.metadata), status } as unknown as Pod;
+  return { apiVersion: "v1", kind: "Pod", metadata: podMeta(p.metadata), status } as unknown as Pod;
 }
 
 /** The part of `obj` the cluster zone needs; kinds DNS does not read are reduced to their identity. */
@@ -94,6 +104,6 @@ export function stripForDns(obj: KubeObject): KubeObject {
     case "Pod":
       return pod(obj as Pod);
     default:
-      return { apiVersion: obj.apiVersion as string, kind: obj.kind as string, metadata: meta(obj.metadata) };
+      return { apiVersion: obj.apiVersion as string, kind: obj.kind as string, metadata: metaOf(obj.metadata) };
   }
 }

@@ -59,8 +59,11 @@ export interface ZoneView {
   readonly services: ReadonlyMap<string, ServiceEntry>;
   /** Canonical IP → what it names: ClusterIP matches (services), else endpoints. See reverseNames(). */
   readonly reverse: ReadonlyMap<string, ReverseTarget | ReverseTarget[]>;
-  /** `namespace/ip` of running pods (filled only in `pods verified` mode). */
-  readonly podIps: ReadonlySet<string>;
+  /**
+   * Canonical IP → namespace(s) of running pods with that IP (filled only in `pods verified` mode). Keyed by the
+   * IP strings the informer already holds, so 50,000 pods cost no new strings.
+   */
+  readonly podIps: ReadonlyMap<string, string | string[]>;
   /** SOA serial: changes whenever the view is rebuilt from different objects. */
   readonly serial: number;
 }
@@ -108,7 +111,7 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
   const namespaces = new Set<string>();
   const services = new Map<string, ServiceEntry>();
   const slicesBySvc = new Map<string, EndpointSlice[]>();
-  const podIps = new Set<string>();
+  const podIps = new Map<string, string | string[]>();
   const svcObjects: Service[] = [];
   const sharedPorts = new Map<string, readonly PortEntry[]>();
 
@@ -135,7 +138,12 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
       const ips = o.status?.podIPs?.map((p) => p.ip) ?? (o.status?.podIP ? [o.status.podIP] : []);
       for (const ip of ips) {
         const c = canonicalIp(ip);
-        if (c) podIps.add(`${ns}/${c}`);
+        if (!c) continue;
+        const had = podIps.get(c);
+        if (had === undefined) podIps.set(c, ns);
+        else if (Array.isArray(had)) {
+          if (!had.includes(ns)) had.push(ns);
+        } else if (had !== ns) podIps.set(c, [had, ns]);
       }
     }
   }
@@ -197,6 +205,12 @@ export function buildZoneView(objects: readonly KubeObject[], options: ZoneOptio
   for (const [ip, t] of reverseSvc) reverse.set(ip, t);
 
   return { options, namespaces, services, reverse, podIps, serial };
+}
+
+/** Whether a running pod in namespace `ns` has IP `ip` (`pods verified`). */
+export function hasPodIp(view: ZoneView, ns: string, ip: string): boolean {
+  const had = view.podIps.get(ip);
+  return had === ns || (Array.isArray(had) && had.includes(ns));
 }
 
 /** An empty view (used before anything is known; lookups still need options). */

@@ -3,7 +3,8 @@
  * one run, printing QPS, latency, server CPU per query and the ratio; then the memory of podwire holding 10,000
  * services + 50,000 pods, against CoreDNS's published (pods + services)/1000 + 54 MB.
  *
- *   npm run build && node dist/test/bench/dns-qps/run.js [--seconds 15] [--rounds 2] [--skip-memory]
+ *   npm run build && node dist/test/bench/dns-qps/run.js [--seconds 15] [--rounds 2] [--skip-memory] [--skip-qps]
+ *     [--baseline-bin OTHER/bin/podwire]   (one more 1-process podwire from another build, e.g. the previous commit)
  *
  * Everything runs on 127.0.0.1 with random ports; knotd gets its own config, rundir and storage in a temp dir
  * and is stopped by PID.
@@ -24,6 +25,8 @@ const arg = (name: string, def: number) => {
 const SECONDS = arg("--seconds", 15);
 const ROUNDS = arg("--rounds", 2);
 const SERVICES = 1000;
+/** `--baseline-bin PATH`: another build's bin/podwire, run side by side (e.g. the commit before a change). */
+const BASELINE = args.includes("--baseline-bin") ? args[args.indexOf("--baseline-bin") + 1] : undefined;
 const bin = fileURLToPath(new URL("../../../../bin/podwire", import.meta.url));
 const dir = mkdtempSync(join(os.tmpdir(), "podwire-dns-bench-"));
 
@@ -164,11 +167,15 @@ function knotZone(path: string): void {
   writeFileSync(path, `${lines.join("\n")}\n`);
 }
 
-async function startPodwire(extra: string[], nodeFlags: string[] = []): Promise<{ proc: ChildProcess; port: number }> {
+async function startPodwire(
+  extra: string[],
+  nodeFlags: string[] = [],
+  binary = bin,
+): Promise<{ proc: ChildProcess; port: number }> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...nodeFlags, bin, "dns", "serve", "--listen", `127.0.0.1:${port}`, "--upstream", "none", ...extra],
+    [...nodeFlags, binary, "dns", "serve", "--listen", `127.0.0.1:${port}`, "--upstream", "none", ...extra],
     {
       stdio: ["ignore", "ignore", "inherit"],
     },
@@ -253,7 +260,7 @@ async function dnsperf(port: number, pid: number, queries: string): Promise<Perf
 }
 
 function fmt(name: string, r: PerfResult): string {
-  return `${name.padEnd(8)} ${r.qps.toFixed(0).padStart(8)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lostPct.toFixed(2)}%  server CPU ${r.cpuPct.toFixed(0)}%  ${r.cpuUsPerQuery.toFixed(1)} µs/query`;
+  return `${name.padEnd(10)} ${r.qps.toFixed(0).padStart(8)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lostPct.toFixed(2)}%  server CPU ${r.cpuPct.toFixed(0)}%  ${r.cpuUsPerQuery.toFixed(1)} µs/query`;
 }
 
 async function qpsBench(): Promise<void> {
@@ -268,6 +275,7 @@ async function qpsBench(): Promise<void> {
   try {
     servers.push(["podwire", await startPodwire(["--objects", objs])]);
     servers.push(["podwire-w2", await startPodwire(["--objects", objs, "--workers", "2"])]);
+    if (BASELINE) servers.push(["baseline", await startPodwire(["--objects", objs], [], BASELINE)]);
     servers.push(["knotd", await startKnot()]);
     const load = os
       .loadavg()
@@ -283,7 +291,7 @@ async function qpsBench(): Promise<void> {
         console.log(fmt(name, x));
       }
       const knot = res.get("knotd") as PerfResult;
-      for (const name of ["podwire", "podwire-w2"]) {
+      for (const name of ["podwire", "podwire-w2", ...(BASELINE ? ["baseline"] : [])]) {
         const ratio = (res.get(name) as PerfResult).qps / knot.qps;
         ratios.set(name, [...(ratios.get(name) ?? []), ratio]);
         console.log(`round ${r + 1}: ${name}/knotd QPS ratio ${ratio.toFixed(2)}`);
