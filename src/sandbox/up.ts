@@ -76,7 +76,9 @@ async function waitFor<T>(
  * The CNI network config of one node: podwire-cni on bridge cni0 with host-local IPAM over the node's pod CIDR
  * (the same CIDR the kubelet's --pod-cidr puts on the Node, which the overlay leases). vxlan also names the
  * overlay's subnet.env, so ADD waits ("try again later") until the overlay is up, and uses the VXLAN MTU.
- * No portmap: the kubelet does not pass hostPort mappings, and each plugin exec costs pod start time.
+ * Then the reference portmap plugin (Debian's, from /usr/lib/cni, which the agent's --cni-bin-dir names; it speaks
+ * CNI 1.0.0): the kubelet passes a pod's hostPorts as the `portMappings` capability, and portmap DNATs
+ * node:hostPort → pod (iptables, the same backend the proxier uses); it is a no-op for pods without hostPorts.
  */
 export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): object {
   const ipam = {
@@ -99,6 +101,7 @@ export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): obj
         ipMasq: false,
         ipam,
       },
+      { type: "portmap", capabilities: { portMappings: true } },
     ],
   };
 }

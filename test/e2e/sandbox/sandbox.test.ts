@@ -218,6 +218,47 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
     }
   });
 
+  it("hostPort: a pod answers on its node's underlay IP:hostPort; the DNAT goes with the pod", async () => {
+    // 9080: outside the NodePort range, so no Service of this suite can claim the same node port.
+    const hostPort = 9080;
+    k.apply(`apiVersion: v1
+kind: Pod
+metadata: {name: hp, labels: {app: hp}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: nx
+    image: ${AGNHOST}
+    args: [netexec, --http-port=8080]
+    ports: [{containerPort: 8080, hostPort: ${hostPort}}]
+`);
+    const [pod] = await readyPods("app=hp", 1);
+    const n = state.nodes.find((x) => x.name === pod?.spec.nodeName);
+    assert.ok(pod && n, "the hostPort pod is Ready on a node");
+    const body = await until(`hostPort on ${n.ip}:${hostPort}`, () =>
+      curlIn(CLIENT_NS, `http://${n.ip}:${hostPort}/hostname`),
+    );
+    assert.equal(body, "hp", `${n.ip}:${hostPort} from the client namespace answered by pod hp`);
+    const dnat = (save: string) =>
+      save
+        .split("\n")
+        .some((l) => l.includes(`--dport ${hostPort}`) && l.includes(`--to-destination ${pod.status?.podIP}:8080`));
+    assert.ok(
+      dnat(await iptablesSave(n.ns)),
+      `${n.name}'s nat table has the portmap DNAT ${hostPort} → ${pod.status?.podIP}:8080`,
+    );
+    k.run("delete", "pod", "hp", "--wait=false");
+    await until(
+      `portmap DNAT for ${hostPort} removed from ${n.name}`,
+      async () => !dnat(await iptablesSave(n.ns)),
+      30_000,
+    );
+    await assert.rejects(
+      curlIn(CLIENT_NS, `http://${n.ip}:${hostPort}/hostname`, 2),
+      `${n.ip}:${hostPort} no longer answers after the pod is deleted`,
+    );
+  });
+
   it("ClientIP session affinity sticks to one backend", async () => {
     k.run(
       "expose",

@@ -26,11 +26,12 @@ describe("sandbox pieces", () => {
     assert.ok(!validName("../x"));
     assert.ok(!validName("averyverylongname"));
   });
-  it("host-gw conflist: podwire-cni alone with the node's fixed range", () => {
+  it("host-gw conflist: podwire-cni with the node's fixed range, then portmap for hostPorts", () => {
     const c = nodeConflist(node, "host-gw") as { plugins: Record<string, unknown>[] };
     assert.equal(c.plugins[0]?.type, "podwire-cni");
     assert.deepEqual((c.plugins[0]?.ipam as { ranges?: unknown } | undefined)?.ranges, [[{ subnet: "10.244.2.0/24" }]]);
-    assert.equal(c.plugins.length, 1);
+    assert.equal(c.plugins.length, 2);
+    assert.deepEqual(c.plugins[1], { type: "portmap", capabilities: { portMappings: true } });
   });
   it("vxlan conflist: names the overlay's subnet.env and uses the VXLAN MTU", () => {
     const c = nodeConflist(node, "vxlan") as { plugins: Record<string, unknown>[] };
