@@ -472,10 +472,35 @@ export class ApiHandler {
           "application/json-patch+json": "json",
         };
         const type = types[ct];
-        if (!type) {
-          if (ct === "application/apply-patch+yaml") throw errors.unsupportedMediaType(ct);
-          throw errors.unsupportedMediaType(ct || "none");
+        if (ct === "application/apply-patch+yaml") {
+          const manager = q.get("fieldManager");
+          if (!manager)
+            throw errors.invalid(
+              "PatchOptions",
+              "",
+              [
+                {
+                  reason: "FieldValueRequired",
+                  field: "fieldManager",
+                  message: "Required value: is required for apply patch",
+                },
+              ],
+              "meta.k8s.io",
+            );
+          const force = q.get("force");
+          if (force !== null && force !== "true" && force !== "false")
+            throw errors.badRequest(`invalid force: ${force}`);
+          const b = await body();
+          if (b === undefined) throw errors.badRequest("the request body is empty");
+          const out = await registry.apply(r, route.namespace, route.name as string, b, {
+            dryRun,
+            subresource: route.subresource,
+            manager,
+            force: force === "true",
+          });
+          return send(res, out.created ? 201 : 200, registry.typed(r, out.obj));
         }
+        if (!type) throw errors.unsupportedMediaType(ct || "none");
         const b = await body();
         if (b === undefined) throw errors.badRequest("the request body is empty");
         const obj = await registry.patch(r, route.namespace, route.name as string, type, b, {

@@ -21,6 +21,7 @@ import type { ServiceAllocator } from "./allocator.js";
 import { checkMetadata, guardDecode } from "./decode.js";
 import { ApiError, errors } from "./errors.js";
 import { objectFields, supportedFields } from "./fields.js";
+import { applyConfig } from "./apply.js";
 import type { NamespaceLookup } from "./namespace-cache.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.js";
 import {
@@ -53,6 +54,8 @@ export interface ListResult {
 export interface WriteOptions {
   dryRun?: boolean;
   subresource?: string;
+  /** Keep `metadata.managedFields` of the body on create (server-side apply's own entry). */
+  keepManagedFields?: boolean;
 }
 
 export interface DeleteOptions {
@@ -305,7 +308,7 @@ export class Registry {
     meta.generation = 1;
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
-    delete meta.managedFields;
+    if (!opts.keepManagedFields) delete meta.managedFields;
     let obj = guardDecode(() => applyDefaults(body) as Obj);
     obj = guardDecode(() => this.createStatus(res, obj));
     guardDecode(() => this.invalid(res, obj));
@@ -437,6 +440,9 @@ export class Registry {
     } else {
       next = clone(body);
       const m = current.metadata;
+      // A writer that sends no managedFields keeps the stored ones (kube-apiserver's rule).
+      if (next.metadata?.managedFields === undefined && m.managedFields !== undefined)
+        next.metadata = { ...next.metadata, managedFields: m.managedFields };
       next.metadata = {
         ...next.metadata,
         namespace: m.namespace,
@@ -536,6 +542,59 @@ export class Registry {
         return await this.write(res, current, patched, opts);
       } catch (e) {
         if (e instanceof RetryConflict && attempt < 10 && !(rv && rv === patchRV(patch))) continue;
+        if (e instanceof RetryConflict) throw errors.conflict(res.plural, name, res.group);
+        throw e;
+      }
+    }
+  }
+
+  /** Server-side apply (`application/apply-patch+yaml`): create-or-merge as `manager`, see apply.ts. */
+  async apply(
+    res: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    input: unknown,
+    opts: WriteOptions & { manager: string; force: boolean },
+  ): Promise<{ obj: Obj; created: boolean }> {
+    if (res.virtual) throw errors.methodNotAllowed();
+    if (opts.subresource) throw errors.badRequest("server-side apply of a subresource is not supported");
+    const applied = clone(input) as Obj;
+    this.prepareMeta(res, ns, applied);
+    if (applied.metadata.name !== undefined && applied.metadata.name !== name)
+      throw errors.badRequest(
+        `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
+      );
+    applied.metadata.name = name;
+    for (let attempt = 0; ; attempt++) {
+      const live = await this.get(res, ns, name).catch((e) => {
+        if (e instanceof ApiError && e.code === 404) return undefined;
+        throw e;
+      });
+      const rv = applied.metadata.resourceVersion;
+      if (rv && live && rv !== live.metadata.resourceVersion) throw errors.conflict(res.plural, name, res.group);
+      const merged = applyConfig({
+        kind: res.kind,
+        group: res.group,
+        plural: res.plural,
+        apiVersion: apiVersionOf(res),
+        live,
+        applied,
+        manager: opts.manager,
+        force: opts.force,
+        now: nowRFC3339(),
+      });
+      try {
+        if (!live) {
+          delete merged.metadata.resourceVersion;
+          return { obj: await this.create(res, ns, merged, { ...opts, keepManagedFields: true }), created: true };
+        }
+        this.prepareMeta(res, ns, merged);
+        return { obj: await this.write(res, live, merged, opts), created: false };
+      } catch (e) {
+        const retry =
+          e instanceof RetryConflict ||
+          (e instanceof ApiError && e.code === 409 && e.status.reason === "AlreadyExists");
+        if (retry && attempt < 10 && !rv) continue;
         if (e instanceof RetryConflict) throw errors.conflict(res.plural, name, res.group);
         throw e;
       }

@@ -141,6 +141,35 @@ for (const v of versions) {
       assert.match(await ok(v, ["apply", "-f", f]), /unchanged/);
     });
 
+    it("apply --server-side: create, change, drop a key, conflict with another manager, --force-conflicts", async () => {
+      const cm = (data: string, labels = "") => `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ssa
+  namespace: ${ns}
+${labels ? `  labels: {${labels}}\n` : ""}data: {${data}}
+`;
+      const f = join(tmp, `ssa-${v}.yaml`);
+      writeFileSync(f, cm('a: "1", b: "2"', 'team: "x"'));
+      assert.match(await ok(v, ["apply", "--server-side", "-f", f]), /serverside-applied/);
+      writeFileSync(f, cm('a: "10"'));
+      await ok(v, ["apply", "--server-side", "-f", f]);
+      const got = JSON.parse(await ok(v, ["-n", ns, "get", "cm", "ssa", "-o", "json", "--show-managed-fields"])) as {
+        data: Record<string, string>;
+        metadata: { labels?: Record<string, string>; managedFields?: { manager: string; operation: string }[] };
+      };
+      assert.deepEqual(got.data, { a: "10" }, "b (no longer applied) is gone, a changed");
+      assert.equal(got.metadata.labels?.team, undefined, "the dropped label is gone");
+      assert.ok(got.metadata.managedFields?.some((m) => m.manager === "kubectl" && m.operation === "Apply"));
+      writeFileSync(f, cm('a: "99"'));
+      const clash = await kubectl(v, ["apply", "--server-side", "--field-manager", "other", "-f", f]);
+      assert.notEqual(clash.code, 0);
+      assert.match(clash.err, /conflict with "kubectl"/);
+      await ok(v, ["apply", "--server-side", "--field-manager", "other", "--force-conflicts", "-f", f]);
+      assert.equal(await ok(v, ["-n", ns, "get", "cm", "ssa", "-o", "jsonpath={.data.a}"]), "99");
+      await ok(v, ["-n", ns, "delete", "cm", "ssa"]);
+    });
+
     it("get -w sees changes; delete removes", async () => {
       const bin = join(kubectlDir, `kubectl.${v}`);
       const w: ChildProcess = spawn(

@@ -298,8 +298,12 @@ describe("apiserver REST semantics", () => {
     assert.equal(p.status, 200);
     assert.deepEqual(p.json.spec.ports, [{ port: 81, targetPort: 8080, protocol: "TCP" }]);
     assert.equal(p.json.spec.clusterIP, c.json.spec.clusterIP, "the ClusterIP survives");
+    // Server-side apply needs a field manager (as kube-apiserver: 422 naming fieldManager); other types → 415.
     const bad = await h.req("PATCH", `${svc}/smp`, { x: 1 }, { contentType: "application/apply-patch+yaml" });
-    assert.equal(bad.status, 415);
+    assert.equal(bad.status, 422);
+    assert.match(JSON.stringify(bad.json), /fieldManager/);
+    const odd = await h.req("PATCH", `${svc}/smp`, { x: 1 }, { contentType: "application/x-unknown-patch" });
+    assert.equal(odd.status, 415);
   });
 
   it("scale subresource reads and writes spec.replicas; binding sets nodeName once", async () => {
