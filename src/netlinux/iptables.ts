@@ -143,9 +143,24 @@ function countRules(save: string): number {
   return n;
 }
 
+/** Table names listed in /proc/net/{ip,ip6}_tables_names (legacy iptables only; nft tables are not listed). */
+export function parseTableNames(text: string): Set<string> {
+  return new Set(
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
+}
+
 /**
  * Picks the backend the host already uses, like iptables-wrappers: kubelet's hint chains first, then whichever
  * backend holds more rules (nft on a tie). Runs inside `netns` when given.
+ *
+ * The legacy side is probed without creating anything: `iptables-legacy-save -t mangle` would instantiate an
+ * empty legacy mangle table in the namespace (and from then on every `iptables-nft-save` there warns "iptables-legacy
+ * tables present"), so the legacy tables that exist are read from /proc/net/ip_tables_names (per namespace; the
+ * file is absent while ip_tables is not loaded, which means none) and only those are saved.
  */
 export async function detectBackend(netns: NetnsRef = null): Promise<Backend> {
   const save = async (bin: string, args: string[] = []) => {
@@ -157,12 +172,21 @@ export async function detectBackend(netns: NetnsRef = null): Promise<Backend> {
       throw e;
     }
   };
+  const [legacy4, legacy6] = await Promise.all(
+    ["/proc/net/ip_tables_names", "/proc/net/ip6_tables_names"].map(async (f) =>
+      parseTableNames(await save("cat", [f])),
+    ),
+  );
   const hint = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)\b/m;
   if (hint.test(await save("iptables-nft-save", ["-t", "mangle"]))) return "nft";
   if (hint.test(await save("ip6tables-nft-save", ["-t", "mangle"]))) return "nft";
-  if (hint.test(await save("iptables-legacy-save", ["-t", "mangle"]))) return "legacy";
-  if (hint.test(await save("ip6tables-legacy-save", ["-t", "mangle"]))) return "legacy";
-  const legacy = countRules(await save("iptables-legacy-save")) + countRules(await save("ip6tables-legacy-save"));
+  if (legacy4?.has("mangle") && hint.test(await save("iptables-legacy-save", ["-t", "mangle"]))) return "legacy";
+  if (legacy6?.has("mangle") && hint.test(await save("ip6tables-legacy-save", ["-t", "mangle"]))) return "legacy";
+  // Without -t, *-legacy-save dumps only the tables /proc lists; skipped altogether when there are none.
+  const legacy =
+    (legacy4?.size ? countRules(await save("iptables-legacy-save")) : 0) +
+    (legacy6?.size ? countRules(await save("ip6tables-legacy-save")) : 0);
+  if (legacy === 0) return "nft";
   const nft = countRules(await save("iptables-nft-save")) + countRules(await save("ip6tables-nft-save"));
   return legacy > nft ? "legacy" : "nft";
 }
