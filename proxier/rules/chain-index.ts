@@ -65,8 +65,12 @@ function sameRange(a: Uint8Array, as: number, b: Uint8Array, bs: number, len: nu
   return true;
 }
 
+/** sameRange for any length: long ranges through memcmp (a cold JS loop over 1 MB costs tens of ms). */
+function sameBytes(a: Buffer, as: number, b: Buffer, bs: number, len: number): boolean {
+  return len < 64 ? sameRange(a, as, b, bs, len) : a.compare(b, bs, bs + len, as, as + len) === 0;
+}
+
 const encoder = new TextEncoder();
-const EMPTY = Buffer.alloc(0);
 
 export class TableIndex {
   /** Chains in declaration order: id = position. */
@@ -89,8 +93,6 @@ export class TableIndex {
     readonly name: string,
     readonly bytes: Buffer,
     readonly runs: Runs,
-    /** All bytes < 0x80: Latin-1 decoding (a copy) equals UTF-8 decoding. */
-    private readonly ascii: boolean,
     /** Expected number of chains (sizes the arrays; they grow if needed). */
     cap: number,
   ) {
@@ -107,7 +109,7 @@ export class TableIndex {
 
   /** The text of bytes[start, end). */
   str(start: number, end: number): string {
-    return this.bytes.toString(this.ascii ? "latin1" : "utf8", start, end);
+    return this.bytes.toString("utf8", start, end);
   }
 
   isBuiltin(id: number): boolean {
@@ -223,44 +225,39 @@ export class TableIndex {
     this.lastRun.a[id] = r;
   }
 
-  /** The chain's rule bytes joined by newlines: a view of one run, a copy of several. */
-  private rulesBytes(id: number): Buffer {
-    const rs = this.runs;
-    const f = this.firstRun.a[id]!;
-    if (f < 0) return EMPTY;
-    if (rs.next.a[f]! < 0) return this.bytes.subarray(rs.start.a[f]!, rs.end.a[f]!);
-    let total = -1;
-    for (let r = f; r >= 0; r = rs.next.a[r]!) total += rs.end.a[r]! - rs.start.a[r]! + 1;
-    const out = Buffer.allocUnsafe(total);
-    const src = this.bytes;
-    let at = 0;
-    // copied in JS: Buffer.copy makes a view object per call, and a KUBE-SERVICES chain has 10k short runs
-    for (let r = f; r >= 0; r = rs.next.a[r]!) {
-      if (at > 0) out[at++] = 10;
-      for (let i = rs.start.a[r]!, e = rs.end.a[r]!; i < e; i++) out[at++] = src[i]!;
-    }
-    return out;
-  }
-
   /**
    * The chain's rule lines as one string (joined by newlines, what LazyChain.rawText returns) and its runs as
    * [start, end, firstLine] triples of that string (LazyChain's layout).
    */
   rulesText(id: number): { text: string; runs: number[] } {
     const rs = this.runs;
+    const first = this.firstRun.a[id]!;
     const runs: number[] = [];
     let at = 0;
-    if (this.ascii) {
-      // one decode of the joined bytes; byte offsets are character offsets
-      for (let r = this.firstRun.a[id]!; r >= 0; r = rs.next.a[r]!) {
-        const n = rs.end.a[r]! - rs.start.a[r]!;
-        runs.push(at, at + n, rs.line.a[r]!);
-        at += n + 1;
+    if (first >= 0 && rs.next.a[first]! >= 0) {
+      // several runs (KUBE-SERVICES: 10k): copied together in JS (no call per run), decoded once
+      let total = -1;
+      for (let r = first; r >= 0; r = rs.next.a[r]!) total += rs.end.a[r]! - rs.start.a[r]! + 1;
+      const out = Buffer.allocUnsafe(total);
+      const src = this.bytes;
+      for (let r = first; r >= 0; r = rs.next.a[r]!) {
+        if (at > 0) out[at++] = 10;
+        for (let i = rs.start.a[r]!, e = rs.end.a[r]!; i < e; i++) out[at++] = src[i]!;
       }
-      return { text: this.rulesBytes(id).toString("latin1"), runs };
+      if (isAscii(out)) {
+        // byte offsets are character offsets
+        at = 0;
+        for (let r = first; r >= 0; r = rs.next.a[r]!) {
+          const n = rs.end.a[r]! - rs.start.a[r]!;
+          runs.push(at, at + n, rs.line.a[r]!);
+          at += n + 1;
+        }
+        return { text: out.toString("latin1"), runs };
+      }
+      at = 0;
     }
     const parts: string[] = [];
-    for (let r = this.firstRun.a[id]!; r >= 0; r = rs.next.a[r]!) {
+    for (let r = first; r >= 0; r = rs.next.a[r]!) {
       const p = this.str(rs.start.a[r]!, rs.end.a[r]!);
       runs.push(at, at + p.length, rs.line.a[r]!);
       parts.push(p);
@@ -282,7 +279,7 @@ export class TableIndex {
       const sb = rb.start.a[fb]!;
       const eb = rb.end.a[fb]!;
       // a JS loop over typed arrays beats Buffer.compare (argument checks per call) for chain-sized ranges
-      return ea - sa === eb - sb && sameRange(this.bytes, sa, o.bytes, sb, ea - sa);
+      return ea - sa === eb - sb && sameBytes(this.bytes, sa, o.bytes, sb, ea - sa);
     }
     return sameJoined(this, fa, o, fb);
   }
@@ -298,7 +295,7 @@ function sameJoined(a: TableIndex, x: number, b: TableIndex, y: number): boolean
   let eb = rb.end.a[y]!;
   for (;;) {
     const n = Math.min(ea - pa, eb - pb);
-    if (!sameRange(a.bytes, pa, b.bytes, pb, n)) return false;
+    if (!sameBytes(a.bytes, pa, b.bytes, pb, n)) return false;
     pa += n;
     pb += n;
     if (pa === ea) {
@@ -323,7 +320,7 @@ function sameJoined(a: TableIndex, x: number, b: TableIndex, y: number): boolean
 }
 
 /** Longest stretch compared with one native call (a differing stretch is then compared chain by chain). */
-const BLOCK = 1 << 16;
+const BLOCK = 1 << 14;
 
 /**
  * For each chain `id` of `a` with a counterpart `match[id]` in `b` (-1: none): 1 when both have the same rule
@@ -388,7 +385,6 @@ const ZERO_COUNTERS_BYTES = Uint8Array.of(32, 91, 48, 58, 48, 93); // " [0:0]"
 /** Indexes a plain iptables-save / restore dump; null when it needs the full parser (see the module comment). */
 export function indexDump(input: Uint8Array): DumpIndex | null {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const ascii = isAscii(bytes);
   const tables: TableIndex[] = [];
   // a kube-proxy dump has ~300 bytes per chain and ~150 per rule run
   const runs = new Runs(bytes.length >> 7);
@@ -460,7 +456,7 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
       if (t !== null) return null;
       const name = bytes.toString("utf8", s + 1, e);
       if (name === "" || /\s/.test(name) || tables.some((x) => x.name === name)) return null;
-      t = new TableIndex(name, bytes, runs, ascii, bytes.length >> 8);
+      t = new TableIndex(name, bytes, runs, bytes.length >> 8);
       tables.push(t);
     } else if (c0 === 67 /* C */) {
       if (t === null || e - s !== 6 || bytes.toString("latin1", s, e) !== "COMMIT") return null;
