@@ -39,11 +39,17 @@ export interface AgentOptions {
   /** iptables proxier --iptables-min-sync-period (a duration such as "100ms"); the proxy's default (1s) when unset. */
   proxyMinSyncPeriod?: string;
   /**
-   * Backend of the iptables proxier; unset = its default (auto: detect like iptables-wrappers). Detection probes
-   * iptables-legacy-save, and that alone instantiates empty legacy tables in the namespace ("iptables-legacy tables
-   * present" in every later iptables-save), so a caller that knows the backend (the sandbox) names it.
+   * Backend of the iptables proxier; unset = its default (auto: detect like iptables-wrappers, which reads the
+   * legacy tables that exist from /proc and creates none). A caller that knows the backend (the sandbox) names it
+   * and saves the probes.
    */
   iptablesBackend?: "nft" | "legacy" | "auto";
+  /**
+   * The kubelet's serving certificate for :10250 (kubelet's --tls-cert-file/--tls-private-key-file; the sandbox
+   * issues them from the cluster CA); unset = self-signed in <root-dir>/kubelet/pki.
+   */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
 }
 
 export interface RunningAgent {
@@ -70,6 +76,9 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
       port: o.kubeletPort,
       heartbeatMs: o.heartbeatMs,
       ...(o.podCIDR ? { podCIDR: o.podCIDR } : {}),
+      ...(o.tlsCertFile && o.tlsPrivateKeyFile
+        ? { tlsCertFile: o.tlsCertFile, tlsPrivateKeyFile: o.tlsPrivateKeyFile }
+        : {}),
     },
     client,
     source,

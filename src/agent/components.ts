@@ -95,7 +95,7 @@ export class InProcessUserspaceProxy implements Component {
       nodeName: string;
       nodeIP: string;
       metricsAddress: string;
-      /** Named backend for the portal rules; unset = detect (which probes, and so creates, legacy tables). */
+      /** Named backend for the portal rules; unset = detect (src/netlinux/iptables.ts detectBackend). */
       backend?: "legacy" | "nft";
     },
     private readonly log: Logger,

@@ -18,6 +18,7 @@ import type { KubeClient } from "../client/types.js";
 import { podwireBin } from "../agent/components.js";
 import { TokenFile } from "../apiserver/auth.js";
 import { writeKubeconfig } from "../apiserver/kubeconfig.js";
+import { ensureKubeletServingCert } from "../kubelet/pki.js";
 import { run } from "../netlinux/exec.js";
 import { addPodRoutes, createNode, createUnderlay, nodeIP, nodePodCIDR } from "./network.js";
 import { alive, startDetached } from "./processes.js";
@@ -325,6 +326,14 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
     for (const n of nodes) {
       const kc = join(n.dir, "kubeconfig");
       mintKubeconfig(dataDir, kc, n.name);
+      // The kubelet's serving certificate from the cluster CA (as the kubelet-serving signer issues it), so the
+      // apiserver can verify kubelets with the CA it already has instead of skipping verification.
+      const serving = ensureKubeletServingCert({
+        dir: join(n.dir, "pki"),
+        nodeName: n.name,
+        ips: [n.ip],
+        ca: { certPath: join(dataDir, "pki", "ca.crt"), keyPath: join(dataDir, "pki", "ca.key") },
+      });
       const args = [
         bin,
         "agent",
@@ -356,10 +365,13 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         "5",
         "--subnet-file",
         join(n.dir, "subnet.env"),
-        // Fresh namespaces: nft (what auto-detection would pick) without its legacy probes, which would leave
-        // empty iptables-legacy tables behind (the "iptables-legacy tables present" warning of iptables-save).
+        // Fresh namespaces: nft, what auto-detection would pick, without spending its probes at every start.
         "--iptables-backend",
         "nft",
+        "--tls-cert-file",
+        serving.certPath,
+        "--tls-private-key-file",
+        serving.keyPath,
       ];
       if (o.backend === "host-gw") args.push("--no-overlay");
       agentArgs.set(n.name, args);

@@ -30,6 +30,8 @@ interface AgentFlags {
   subnetFile: string;
   iptablesMinSyncPeriod: string;
   iptablesBackend: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
 }
 
 /** `podwire agent`: the node agent: kubelet + proxier + overlay (+ DNS) in one process tree, one log stream. */
@@ -67,6 +69,8 @@ export function registerAgent(program: Command): void {
       "50ms",
     )
     .option("--iptables-backend <backend>", "iptables proxier backend: auto | legacy | nft", "auto")
+    .option("--tls-cert-file <path>", "kubelet API serving certificate (PEM; default: self-signed in the root dir)")
+    .option("--tls-private-key-file <path>", "key of --tls-cert-file (PEM)")
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
         throw new UsageError(`--proxy-mode must be iptables, userspace or none, got ${f.proxyMode}`);
@@ -78,6 +82,8 @@ export function registerAgent(program: Command): void {
         throw new UsageError(`--iptables-backend must be auto, legacy or nft, got ${f.iptablesBackend}`);
       if (!/^\d+(\.\d+)?(ms|s|m|h)?$/.test(f.iptablesMinSyncPeriod))
         throw new UsageError(`invalid --iptables-min-sync-period: ${f.iptablesMinSyncPeriod} (e.g. 100ms, 1s)`);
+      if (!f.tlsCertFile !== !f.tlsPrivateKeyFile)
+        throw new UsageError("--tls-cert-file and --tls-private-key-file go together");
       const log = pino({ base: { node: nodeName } }, pino.destination(2));
       const sink = (line: string) => process.stderr.write(`${line}\n`);
       const agent = await startAgent(
@@ -104,6 +110,9 @@ export function registerAgent(program: Command): void {
           subnetFile: f.subnetFile,
           proxyMinSyncPeriod: f.iptablesMinSyncPeriod,
           iptablesBackend: f.iptablesBackend as "auto" | "legacy" | "nft",
+          ...(f.tlsCertFile && f.tlsPrivateKeyFile
+            ? { tlsCertFile: f.tlsCertFile, tlsPrivateKeyFile: f.tlsPrivateKeyFile }
+            : {}),
         },
         log,
         sink,

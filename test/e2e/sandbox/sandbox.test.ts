@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Node, Pod, Service } from "../../../src/api/core.js";
-import { addNetns, delNetns, ip } from "../../../src/netlinux/netns.js";
+import { addNetns, delNetns, ip, runIn } from "../../../src/netlinux/netns.js";
 import { readState, type SandboxState } from "../../../src/sandbox/state.js";
 import { curlIn, dialFrom, iptablesSave, Kubectl, podwire, sepTargets, sh, shellIn, until } from "./helpers.js";
 
@@ -203,6 +203,22 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
     });
     assert.equal(r.out, "ping\n", "kubectl exec -i passes stdin through");
     assert.equal(r.code, 3, "kubectl exec returns the command's exit code");
+  });
+
+  it("every kubelet serves a certificate from the cluster CA for its node IP", async () => {
+    const ca = `${state.dir}/server/pki/ca.crt`;
+    for (const n of state.nodes) {
+      // From another node's namespace, verifying against the cluster CA and the node's IP SAN (curl fails otherwise).
+      const from = state.nodes.find((x) => x.name !== n.name) ?? n;
+      const r = await runIn(from.ns, "curl", ["-sS", "-m", "5", "--cacert", ca, `https://${n.ip}:10250/healthz`], {
+        check: false,
+      });
+      assert.equal(
+        r.stdout,
+        "ok",
+        `kubelet ${n.name} at ${n.ip}:10250 verified with the cluster CA (${r.stderr.trim()})`,
+      );
+    }
   });
 
   it("NodePort answers on every node's underlay address from outside", async () => {
