@@ -382,6 +382,42 @@ export interface DumpIndex {
 const POLICY_TAIL = /^ \[\d+:\d+\]$/;
 const ZERO_COUNTERS_BYTES = Uint8Array.of(32, 91, 48, 58, 48, 93); // " [0:0]"
 
+// The rare cases live outside indexDump's loop, which then stays small for the JIT.
+
+/** ` [p:b]` at bytes[start, end). */
+function counters(bytes: Buffer, start: number, end: number): boolean {
+  return POLICY_TAIL.test(bytes.toString("latin1", start, end));
+}
+
+function noteBuiltin(t: TableIndex, id: number, start: number, end: number, policyEnd: number): void {
+  if (isBuiltinChain(t.name, t.str(start, end))) t.builtinPolicy.set(id, t.str(end + 1, policyEnd));
+}
+
+/** A `*table`, `COMMIT`, comment or blank line: the table in effect after it, or undefined to give up. */
+function otherLine(
+  bytes: Buffer,
+  s: number,
+  e: number,
+  t: TableIndex | null,
+  tables: TableIndex[],
+  runs: Runs,
+): TableIndex | null | undefined {
+  const c0 = bytes[s];
+  if (c0 === 42 /* * */) {
+    if (t !== null) return undefined;
+    const name = bytes.toString("utf8", s + 1, e);
+    if (name === "" || /\s/.test(name) || tables.some((x) => x.name === name)) return undefined;
+    const n = new TableIndex(name, bytes, runs, bytes.length >> 8);
+    tables.push(n);
+    return n;
+  }
+  if (c0 === 67 /* C */) {
+    if (t === null || e - s !== 6 || bytes.toString("latin1", s, e) !== "COMMIT") return undefined;
+    return null;
+  }
+  return c0 === 35 /* # */ || e === s ? t : undefined;
+}
+
 /** Indexes a plain iptables-save / restore dump; null when it needs the full parser (see the module comment). */
 export function indexDump(input: Uint8Array): DumpIndex | null {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
@@ -442,26 +478,17 @@ export function indexDump(input: Uint8Array): DumpIndex | null {
       let sp2 = sp + 1;
       while (sp2 < e && bytes[sp2] !== 32 && bytes[sp2] !== 9) sp2++;
       if (sp2 === sp + 1 || bytes[sp2] === 9) return null;
-      if (sp2 < e && !(e - sp2 === 6 && sameRange(bytes, sp2, ZERO_COUNTERS_BYTES, 0, 6))) {
-        if (!POLICY_TAIL.test(bytes.toString("latin1", sp2, e))) return null;
-      }
+      if (sp2 < e && !(e - sp2 === 6 && sameRange(bytes, sp2, ZERO_COUNTERS_BYTES, 0, 6)) && !counters(bytes, sp2, e))
+        return null;
       const id = t.declare(s + 1, sp, lineNo);
-      if (id < 0) return null;
       // built-in names are short (POSTROUTING = 11): only those get a string
-      if (sp - s - 1 <= 11 && isBuiltinChain(t.name, t.str(s + 1, sp))) t.builtinPolicy.set(id, t.str(sp + 1, sp2));
+      if (sp - s - 1 <= 11) noteBuiltin(t, id, s + 1, sp, sp2);
       s = e + 1;
       continue;
     }
-    if (c0 === 42 /* * */) {
-      if (t !== null) return null;
-      const name = bytes.toString("utf8", s + 1, e);
-      if (name === "" || /\s/.test(name) || tables.some((x) => x.name === name)) return null;
-      t = new TableIndex(name, bytes, runs, bytes.length >> 8);
-      tables.push(t);
-    } else if (c0 === 67 /* C */) {
-      if (t === null || e - s !== 6 || bytes.toString("latin1", s, e) !== "COMMIT") return null;
-      t = null;
-    } else if (c0 !== 35 /* # */ && e !== s) return null;
+    const x = otherLine(bytes, s, e, t, tables, runs);
+    if (x === undefined) return null;
+    t = x;
     s = e + 1;
   }
   if (t !== null) return null;
