@@ -34,12 +34,6 @@ function sliceMeta(m: ObjectMeta): ObjectMeta {
   };
 }
 
-const podMeta = (m: ObjectMeta): ObjectMeta => ({
-  name: m.name as string,
-  namespace: m.namespace,
-  deletionTimestamp: m.deletionTimestamp,
-});
-
 function ports<P extends ServicePort | EndpointSlicePort>(ps: readonly P[] | null | undefined): P[] | undefined {
   if (!ps) return undefined;
   return ps.map((p) => ({ name: p.name || undefined, protocol: p.protocol || undefined, port: p.port }) as P);
@@ -84,14 +78,17 @@ function slice(s: EndpointSlice): KubeObject {
 
 function pod(p: Pod): KubeObject {
   const st = p.status ?? {};
-  // One address (the usual case) is kept as podIP alone: podIPs would cost an array and an object per pod.
+  // Only running pods' addresses count (buildZoneView skips the others): keep the addresses of those and nothing
+  // of the rest, so phase and deletionTimestamp need no room. One address (the usual case) is kept as podIP
+  // alone: podIPs would cost an array and an object per pod.
+  const gone =
+    st.phase === "Succeeded" || st.phase === "Failed" || st.phase === "Unknown" || !!p.metadata.deletionTimestamp;
   const ips = st.podIPs?.length ? st.podIPs : undefined;
   const status: NonNullable<Pod["status"]> = {
-    phase: st.phase,
-    podIPs: ips && ips.length > 1 ? ips.map((x) => ({ ip: x.ip })) : undefined,
-    podIP: ips ? ips[0]?.ip : st.podIP,
+    podIPs: !gone && ips && ips.length > 1 ? ips.map((x) => ({ ip: x.ip })) : undefined,
+    podIP: gone ? undefined : ips ? ips[0]?.ip : st.podIP,
   };
-  return { apiVersion: "v1", kind: "Pod", metadata: podMeta(p.metadata), status } as unknown as Pod;
+  return { apiVersion: "v1", kind: "Pod", metadata: metaOf(p.metadata), status } as unknown as Pod;
 }
 
 /** The part of `obj` the cluster zone needs; kinds DNS does not read are reduced to their identity. */
