@@ -3,7 +3,7 @@
  * stderr), one metrics endpoint (`/metrics`, `/healthz` on --metrics-addr).
  */
 import { createServer, type Server } from "node:http";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { informerSource } from "../client/index.js";
@@ -50,6 +50,11 @@ export interface AgentOptions {
    */
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  /**
+   * Serve podwire-cni on this unix socket (the conflist's `agentSocket`): the plugin's C client forwards to it, so
+   * a pod's ADD costs no Node start-up. Served by the overlay child when there is one, else in this process.
+   */
+  cniSocket?: string;
 }
 
 export interface RunningAgent {
@@ -105,11 +110,20 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
           o.subnetFile,
           "--cluster-cidr",
           o.clusterCIDR,
+          ...(o.cniSocket ? ["--cni-socket", o.cniSocket] : []),
         ],
         log,
         sink,
       ),
     );
+  let cniServer: import("node:net").Server | undefined;
+  if (o.cniSocket && !o.overlay) {
+    const { startCniServer } = await import("../../cni/plugin/server.js");
+    const { bridgeHandlers, useRtnetlink } = await import("../../cni/plugin/bridge.js");
+    useRtnetlink();
+    cniServer = await startCniServer(o.cniSocket, bridgeHandlers, (e) => log.warn({ err: String(e) }, "cni socket"));
+    log.info({ socket: o.cniSocket }, "serving podwire-cni");
+  }
   if (o.proxyMode === "userspace") {
     components.push(
       new InProcessUserspaceProxy(
@@ -264,6 +278,10 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
     stop: async () => {
       await kubelet.stop(false);
       await Promise.all(components.map((c) => c.stop()));
+      if (cniServer && o.cniSocket) {
+        cniServer.close();
+        rmSync(o.cniSocket, { force: true });
+      }
       source.stop();
       await new Promise<void>((r) => (metrics ? metrics.close(() => r()) : r()));
     },

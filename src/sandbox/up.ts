@@ -81,6 +81,10 @@ async function waitFor<T>(
  * CNI 1.0.0): the kubelet passes a pod's hostPorts as the `portMappings` capability, and portmap DNATs
  * node:hostPort → pod (iptables, the same backend the proxier uses); it is a no-op for pods without hostPorts.
  */
+export function cniSocketPath(n: SandboxNode): string {
+  return join(n.dir, "cni.sock");
+}
+
 export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): object {
   const ipam = {
     type: "host-local",
@@ -94,6 +98,8 @@ export function nodeConflist(n: SandboxNode, backend: UpOptions["backend"]): obj
     plugins: [
       {
         type: "podwire-cni",
+        // the agent serves the plugin here; bin/podwire-cni forwards to it (no Node start-up per pod)
+        agentSocket: cniSocketPath(n),
         bridge: "cni0",
         ...(backend === "vxlan" ? { subnetFile: join(n.dir, "subnet.env"), mtu: 1450 } : { mtu: 1500 }),
         isGateway: true,
@@ -372,6 +378,8 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         serving.certPath,
         "--tls-private-key-file",
         serving.keyPath,
+        "--cni-socket",
+        cniSocketPath(n),
       ];
       if (o.backend === "host-gw") args.push("--no-overlay");
       agentArgs.set(n.name, args);

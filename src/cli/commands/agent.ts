@@ -32,6 +32,7 @@ interface AgentFlags {
   iptablesBackend: string;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  cniSocket?: string;
 }
 
 /** `podwire agent`: the node agent: kubelet + proxier + overlay (+ DNS) in one process tree, one log stream. */
@@ -71,6 +72,7 @@ export function registerAgent(program: Command): void {
     .option("--iptables-backend <backend>", "iptables proxier backend: auto | legacy | nft", "auto")
     .option("--tls-cert-file <path>", "kubelet API serving certificate (PEM; default: self-signed in the root dir)")
     .option("--tls-private-key-file <path>", "key of --tls-cert-file (PEM)")
+    .option("--cni-socket <path>", "serve podwire-cni on this unix socket (the conflist's agentSocket)")
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
         throw new UsageError(`--proxy-mode must be iptables, userspace or none, got ${f.proxyMode}`);
@@ -113,6 +115,7 @@ export function registerAgent(program: Command): void {
           ...(f.tlsCertFile && f.tlsPrivateKeyFile
             ? { tlsCertFile: f.tlsCertFile, tlsPrivateKeyFile: f.tlsPrivateKeyFile }
             : {}),
+          ...(f.cniSocket ? { cniSocket: f.cniSocket } : {}),
         },
         log,
         sink,

@@ -31,6 +31,7 @@ describe("sandbox pieces", () => {
     assert.equal(c.plugins[0]?.type, "podwire-cni");
     assert.deepEqual((c.plugins[0]?.ipam as { ranges?: unknown } | undefined)?.ranges, [[{ subnet: "10.244.2.0/24" }]]);
     assert.equal(c.plugins.length, 2);
+    assert.equal(c.plugins[0]?.agentSocket, "/x/nodes/node2/cni.sock", "the plugin forwards to the agent's socket");
     assert.deepEqual(c.plugins[1], { type: "portmap", capabilities: { portMappings: true } });
   });
   it("vxlan conflist: names the overlay's subnet.env and uses the VXLAN MTU", () => {
