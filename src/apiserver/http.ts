@@ -763,12 +763,17 @@ export class ApiHandler {
   private async podLog(route: Route, q: URLSearchParams, res: ServerResponse): Promise<void> {
     const pod = await this.opts.registry.get(route.res, route.namespace, route.name as string);
     const containers: Obj[] = pod.spec?.containers ?? [];
-    const container = q.get("container") ?? (containers.length === 1 ? containers[0]?.name : undefined);
+    // Init and ephemeral containers have logs too (the kubelet serves them); kube-apiserver accepts any of them
+    // by name, but only defaults to the one regular container.
+    const all: Obj[] = [...containers, ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
+    const container = q.get("container") || (containers.length === 1 ? containers[0]?.name : undefined);
     if (!container)
       throw errors.badRequest(
-        `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(" ")}]`,
+        containers.length === 0
+          ? `a container name must be specified for pod ${pod.metadata.name}`
+          : `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${all.map((c) => c.name).join(" ")}]`,
       );
-    if (!containers.some((c) => c.name === container))
+    if (!all.some((c) => c.name === container))
       throw errors.badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
     if (!pod.spec?.nodeName) throw errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
     if (!this.opts.podLogs)
