@@ -6,41 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { EndpointSlice, Service } from "../../../src/api/index.js";
 import { type Backend, IptablesRunner } from "../../../src/netlinux/iptables.js";
 import { DISPATCH_CHAINS } from "../../../proxier/iptables/incremental.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
 import { NetnsScope } from "../../support/netns.js";
+import { numberedService, numberedSlice } from "../../support/service-fixtures.js";
 
-function svc(i: number): Service {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: `s${i}`, namespace: "b" },
-    spec: {
-      clusterIP: `10.96.1.${i}`,
-      type: i % 4 === 0 ? "NodePort" : "ClusterIP",
-      selector: { a: "b" },
-      ports: [
-        { name: "p", port: 80, targetPort: 8080, protocol: "TCP", ...(i % 4 === 0 ? { nodePort: 30000 + i } : {}) },
-      ],
-    },
-  };
-}
-function slice(i: number, eps: number): EndpointSlice {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: { name: `s${i}-x`, namespace: "b", labels: { "kubernetes.io/service-name": `s${i}` } },
-    addressType: "IPv4",
-    endpoints: Array.from({ length: eps }, (_, j) => ({
-      addresses: [`10.244.${j + 1}.${i}`],
-      nodeName: "node1",
-      conditions: { ready: true },
-    })),
-    ports: [{ name: "p", port: 8080, protocol: "TCP" }],
-  };
-}
+const svc = (i: number) => numberedService(i, 4);
+const slice = (i: number, eps: number) => numberedSlice(i, eps, 1);
 
 function newProxier(ns: string, backend: Backend, incrementalEdits: boolean): IptablesProxier {
   const p = new IptablesProxier({

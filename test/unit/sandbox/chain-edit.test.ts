@@ -14,6 +14,10 @@ import { DISPATCH_CHAINS, chainEdit, planIncremental, withKernelOrder } from "..
 import { appliedStateOf, planPartial } from "../../../proxier/iptables/partial.js";
 import { render } from "../../../proxier/iptables/render.js";
 import { runs } from "../../support/runs.js";
+import { numberedService, numberedSlice } from "../../support/service-fixtures.js";
+
+const svc = (i: number) => numberedService(i, 5);
+const slice = (i: number, eps: number) => numberedSlice(i, eps);
 
 type Tables = Map<string, Map<string, string[]>>;
 
@@ -101,36 +105,6 @@ describe("in-place chain edits", () => {
     assert.deepEqual(chainEdit("C", [a, ...many], [a, b, ...many]), { deletes: [], inserts: [[2, b]] });
   });
 });
-
-function svc(i: number): Service {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: `s${i}`, namespace: "b" },
-    spec: {
-      clusterIP: `10.96.1.${i}`,
-      type: i % 5 === 0 ? "NodePort" : "ClusterIP",
-      selector: { a: "b" },
-      ports: [
-        { name: "p", port: 80, targetPort: 8080, protocol: "TCP", ...(i % 5 === 0 ? { nodePort: 30000 + i } : {}) },
-      ],
-    },
-  };
-}
-function slice(i: number, eps: number): EndpointSlice {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: { name: `s${i}-x`, namespace: "b", labels: { "kubernetes.io/service-name": `s${i}` } },
-    addressType: "IPv4",
-    endpoints: Array.from({ length: eps }, (_, j) => ({
-      addresses: [`10.244.${j}.${i}`],
-      nodeName: "node1",
-      conditions: { ready: true },
-    })),
-    ports: [{ name: "p", port: 8080, protocol: "TCP" }],
-  };
-}
 
 /** A world of up to 60 services: present or not, with 0–2 endpoints each. */
 const worldArb = fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 2 })), { minLength: 60, maxLength: 60 });
