@@ -94,6 +94,24 @@ function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
+/**
+ * A Secret's `stringData` is write-only: kube-apiserver merges each key into `data` base64-encoded (stringData
+ * wins over data for the same key) and never stores or returns `stringData` itself.
+ */
+function foldStringData(res: ResourceInfo, obj: Obj): Obj {
+  if (res.kind !== "Secret" || obj.stringData === undefined) return obj;
+  const sd = obj.stringData;
+  const { stringData: _, ...rest } = obj;
+  if (sd === null) return rest as Obj;
+  if (typeof sd !== "object" || Array.isArray(sd)) throw errors.badRequest("stringData: expected a map of strings");
+  const data: Record<string, string> = { ...(obj.data ?? {}) };
+  for (const [k, v] of Object.entries(sd as Record<string, unknown>)) {
+    if (typeof v !== "string") throw errors.badRequest(`stringData.${k}: expected a string`);
+    data[k] = Buffer.from(v, "utf8").toString("base64");
+  }
+  return { ...rest, data } as Obj;
+}
+
 /** Fields that belong to the object but not to its "spec" for generation counting. */
 function specPart(o: Obj): string {
   const { metadata: _m, status: _s, ...rest } = o;
@@ -310,6 +328,7 @@ export class Registry {
     delete meta.deletionGracePeriodSeconds;
     if (!opts.keepManagedFields) delete meta.managedFields;
     let obj = guardDecode(() => applyDefaults(body) as Obj);
+    obj = foldStringData(res, obj);
     obj = guardDecode(() => this.createStatus(res, obj));
     guardDecode(() => this.invalid(res, obj));
     if (opts.dryRun) return obj;
@@ -464,6 +483,7 @@ export class Registry {
         else next.status = current.status;
       }
       next = guardDecode(() => applyDefaults(next) as Obj);
+      next = foldStringData(res, next);
       if (specPart(next) !== specPart(current)) next.metadata.generation = (m.generation ?? 1) + 1;
     }
     delete next.metadata.resourceVersion;

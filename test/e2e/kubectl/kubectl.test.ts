@@ -119,6 +119,16 @@ for (const v of versions) {
         await ok(v, ["-n", ns, "get", "secret", "sec", "-o", "jsonpath={.data.p}"]),
         Buffer.from("q").toString("base64"),
       );
+      // stringData is write-only: folded into data, never returned.
+      const sd = await kubectl(
+        v,
+        ["-n", ns, "create", "-f", "-"],
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: sd}\nstringData: {user: admin}\n",
+      );
+      assert.equal(sd.code, 0, sd.err);
+      const got = JSON.parse(await ok(v, ["-n", ns, "get", "secret", "sd", "-o", "json"]));
+      assert.deepEqual(got.data, { user: Buffer.from("admin").toString("base64") });
+      assert.equal(got.stringData, undefined);
       const np = await ok(v, [
         "-n",
         ns,
