@@ -14,7 +14,7 @@ import { adminUser, TokenFile } from "./auth.js";
 import { ApiError } from "./errors.js";
 import { ApiHandler, type PodLogProvider, type VersionInfo } from "./http.js";
 import { writeKubeconfig } from "./kubeconfig.js";
-import { kubeletPodLogs, proxyExecUpgrade } from "../kubelet/apiproxy.js";
+import { configureKubeletClient, kubeletPodLogs, proxyExecUpgrade } from "../kubelet/apiproxy.js";
 import { LoopbackTransport } from "./loopback.js";
 import { NamespaceCache } from "./namespace-cache.js";
 import { ensurePki } from "./pki.js";
@@ -42,6 +42,12 @@ export interface ApiServerConfig {
   bookmarkIntervalMs?: number;
   podLogs?: PodLogProvider;
   extraSANs?: string[];
+  /**
+   * kube-apiserver's --kubelet-certificate-authority: PEM CA that must have signed the kubelets' serving certs
+   * (for pods/log and pods/exec), or "cluster" for this server's own CA. Unset = kubelet certs not verified.
+   * Process-wide (src/kubelet/apiproxy.ts configureKubeletClient).
+   */
+  kubeletCertificateAuthority?: string;
 }
 
 export interface ApiServer {
@@ -150,6 +156,8 @@ async function bootstrap(
 }
 
 export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
+  if (cfg.insecureHttp && cfg.kubeletCertificateAuthority === "cluster")
+    throw new Error('kubelet certificate authority "cluster" needs the HTTPS server (its CA)');
   mkdirSync(cfg.dataDir, { recursive: true });
   const { host, port: wantPort } = splitHostPort(cfg.listen ?? "127.0.0.1:6443");
   const store =
@@ -179,6 +187,7 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
   };
   let handler: ApiHandler;
   if (cfg.insecureHttp) {
+    if (cfg.kubeletCertificateAuthority) configureKubeletClient({ ca: cfg.kubeletCertificateAuthority });
     handler = new ApiHandler(handlerOpts);
     server = createHttpServer(handler.handle);
   } else {
@@ -201,6 +210,10 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     });
     caCertPath = pki.caCertPath;
     caCert = pki.caCert;
+    if (cfg.kubeletCertificateAuthority)
+      configureKubeletClient({
+        ca: cfg.kubeletCertificateAuthority === "cluster" ? pki.caCert : cfg.kubeletCertificateAuthority,
+      });
     tokens = new TokenFile(cfg.dataDir);
     handler = new ApiHandler({ ...handlerOpts, tokens });
     server = createHttpsServer({ cert: pki.cert, key: pki.key }, handler.handle);

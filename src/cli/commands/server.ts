@@ -24,6 +24,7 @@ interface ServerFlags {
   nodeMonitorGracePeriod: string;
   podEvictionTimeout: string;
   logLevel: string;
+  kubeletCertificateAuthority?: string;
 }
 
 /** A Go duration as kube-controller-manager's flags take it (`40s`, `5m0s`, `1m30s`, `500ms`) → seconds. */
@@ -100,6 +101,10 @@ export function registerServer(program: Command): void {
       "how long pods stay on a node that is not Ready before they are deleted (0 = at once)",
       "5m0s",
     )
+    .option(
+      "--kubelet-certificate-authority <file|cluster>",
+      "verify kubelets' serving certs (logs/exec) with this PEM CA file, or with this server's CA (cluster); default: not verified",
+    )
     .option("--log-level <level>", "controller/scheduler log level (fatal|error|warn|info|debug|trace|silent)", "info")
     .action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError("--data-dir is required");
@@ -117,6 +122,20 @@ export function registerServer(program: Command): void {
       const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
       if (!levels.includes(flags.logLevel))
         throw new UsageError(`invalid --log-level ${flags.logLevel} (${levels.join("|")})`);
+      let kubeletCA: string | undefined;
+      const kca = flags.kubeletCertificateAuthority;
+      if (kca === "cluster") kubeletCA = "cluster";
+      else if (kca !== undefined) {
+        try {
+          kubeletCA = readFileSync(kca, "utf8");
+        } catch (e) {
+          throw new UsageError(
+            `invalid --kubelet-certificate-authority ${kca}: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
+        if (!kubeletCA.includes("-----BEGIN CERTIFICATE-----"))
+          throw new UsageError(`invalid --kubelet-certificate-authority ${kca}: no PEM certificate in it`);
+      }
       // One JSON log stream on stderr (like `podwire agent`); each component tagged.
       const log = pino({ level: flags.logLevel, base: { component: "server" } }, pino.destination(2));
       const server = await startApiServer({
@@ -128,6 +147,7 @@ export function registerServer(program: Command): void {
         serviceNodePortRange: portRange(flags.serviceNodePortRange),
         advertiseAddress: flags.advertiseAddress,
         extraSANs: flags.tlsSan,
+        kubeletCertificateAuthority: kubeletCA,
       });
       process.stderr.write(`podwire server: listening on ${server.url}; KUBECONFIG=${server.kubeconfigPath}\n`);
       log.info(

@@ -1,0 +1,148 @@
+/**
+ * --kubelet-certificate-authority: with it, pods/log reaches only kubelets whose serving certificate the CA
+ * signed (a self-signed kubelet is refused); without it (the default) kubelet certificates are not verified.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, describe, it } from "node:test";
+import { configureKubeletClient, kubeletPodLogs } from "../../../src/kubelet/apiproxy.js";
+import { ensureKubeletServingCert } from "../../../src/kubelet/pki.js";
+import { type Harness, startHarness } from "./harness.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "pw-kubelet-ca-"));
+const servers: Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+  configureKubeletClient({ ca: undefined });
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A fake kubelet on 127.0.0.1 answering containerLogs with a line naming itself. */
+async function fakeKubelet(name: string, cert: { cert: string; key: string }): Promise<number> {
+  const s = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(`${name} ${req.url}\n`);
+  });
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  return (s.address() as AddressInfo).port;
+}
+
+/** An apiserver whose pods/log goes to the fake kubelet named by the pod's nodeName (all on 127.0.0.1). */
+async function apiserver(dataDir: string, ports: Map<string, number>, kubeletCA?: string): Promise<Harness> {
+  const h = await startHarness({
+    dataDir,
+    kubeletCertificateAuthority: kubeletCA,
+    podLogs: (pod, container, q, res) =>
+      kubeletPodLogs(
+        { ...pod, status: { hostIP: "127.0.0.1" } },
+        container,
+        q,
+        res,
+        ports.get(pod.spec?.nodeName) ?? 1,
+      ),
+  });
+  for (const node of ports.keys()) {
+    const r = await h.req("POST", "/api/v1/namespaces/default/pods", {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `on-${node}` },
+      spec: { nodeName: node, containers: [{ name: "c", image: "busybox" }] },
+    });
+    assert.equal(r.status, 201, r.text);
+  }
+  return h;
+}
+
+describe("kubelet certificate authority", () => {
+  it("off by default: a self-signed kubelet serves logs; with the CA's PEM only a kubelet it signed does", async () => {
+    const dataDir = join(tmp, "server");
+    // The first start makes the cluster CA (dataDir/pki) that the signed kubelet cert comes from.
+    const ports = new Map<string, number>();
+    const selfSigned = ensureKubeletServingCert({ dir: join(tmp, "self"), nodeName: "self", ips: ["127.0.0.1"] });
+    ports.set("self", await fakeKubelet("self", selfSigned));
+    let h = await apiserver(dataDir, ports);
+    try {
+      const r = await h.req("GET", "/api/v1/namespaces/default/pods/on-self/log");
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.text, "self /containerLogs/default/on-self/c\n");
+    } finally {
+      await h.close();
+    }
+
+    const signed = ensureKubeletServingCert({
+      dir: join(tmp, "signed"),
+      nodeName: "signed",
+      ips: ["127.0.0.1"],
+      ca: { certPath: join(dataDir, "pki", "ca.crt"), keyPath: join(dataDir, "pki", "ca.key") },
+    });
+    ports.set("signed", await fakeKubelet("signed", signed));
+    // Signed by the cluster CA but for another address: hostname verification still applies.
+    const wrongIP = ensureKubeletServingCert({
+      dir: join(tmp, "wrongip"),
+      nodeName: "wrongip",
+      ips: ["127.0.0.9"],
+      ca: { certPath: join(dataDir, "pki", "ca.crt"), keyPath: join(dataDir, "pki", "ca.key") },
+    });
+    ports.set("wrongip", await fakeKubelet("wrongip", wrongIP));
+    h = await apiserver(join(tmp, "server2"), ports, readFileSync(join(dataDir, "pki", "ca.crt"), "utf8"));
+    try {
+      const ok = await h.req("GET", "/api/v1/namespaces/default/pods/on-signed/log");
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.text, "signed /containerLogs/default/on-signed/c\n");
+      for (const node of ["self", "wrongip"]) {
+        const bad = await h.req("GET", `/api/v1/namespaces/default/pods/on-${node}/log`);
+        assert.ok(bad.status >= 500, `${node}: ${bad.status} ${bad.text}`);
+        assert.doesNotMatch(bad.text, new RegExp(`^${node} `), "no log from an unverified kubelet");
+        assert.match(bad.text, /certificate|altnames|IP: 127\.0\.0\.1/i, bad.text);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("'cluster' means the apiserver's own CA", async () => {
+    const dataDir = join(tmp, "own");
+    const ports = new Map<string, number>();
+    // ensurePki runs inside startApiServer; issue the kubelet cert after it, from that CA.
+    ports.set("late", 1);
+    const h = await apiserver(dataDir, ports, "cluster");
+    try {
+      const signed = ensureKubeletServingCert({
+        dir: join(tmp, "late"),
+        nodeName: "late",
+        ips: ["127.0.0.1"],
+        ca: { certPath: h.server.caCertPath as string, keyPath: join(dataDir, "pki", "ca.key") },
+      });
+      ports.set("late", await fakeKubelet("late", signed));
+      const ok = await h.req("GET", "/api/v1/namespaces/default/pods/on-late/log");
+      assert.equal(ok.status, 200, ok.text);
+      const selfSigned = ensureKubeletServingCert({ dir: join(tmp, "self2"), nodeName: "x", ips: ["127.0.0.1"] });
+      ports.set("late", await fakeKubelet("self2", selfSigned));
+      const bad = await h.req("GET", "/api/v1/namespaces/default/pods/on-late/log");
+      assert.ok(bad.status >= 500, `${bad.status} ${bad.text}`);
+      assert.match(bad.text, /certificate/i);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("podwire server rejects an unreadable or non-PEM --kubelet-certificate-authority with exit 2", () => {
+    const notPem = join(tmp, "not.pem");
+    writeFileSync(notPem, "hello\n");
+    for (const file of [join(tmp, "missing.pem"), notPem]) {
+      const r = spawnSync(
+        resolve("bin/podwire"),
+        ["server", "--data-dir", join(tmp, "cli"), "--kubelet-certificate-authority", file],
+        { encoding: "utf8", timeout: 30_000 },
+      );
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--kubelet-certificate-authority/);
+    }
+  });
+});
