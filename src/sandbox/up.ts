@@ -275,6 +275,8 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         "10.244.0.0/16",
         "--service-cluster-ip-range",
         "10.96.0.0/12",
+        "--kubelet-certificate-authority",
+        "cluster",
       ],
       join(dir, "logs", "server.log"),
     );
