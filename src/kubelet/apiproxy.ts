@@ -78,12 +78,35 @@ export function kubeletPodLogs(
         ? httpsRequest({ host, port, path, ...tlsOptions() }, onResponse)
         : httpRequest({ host, port, path }, onResponse);
     req.on("error", (e) => {
-      if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
-      res.end(`kubelet ${host}:${port} unreachable: ${e.message}`);
+      if (res.headersSent) {
+        res.end();
+      } else {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end(JSON.stringify(kubeletErrorStatus(`${client.scheme}://${host}:${port}${path}`, host, port, e)));
+      }
       resolve();
     });
     req.end();
   });
+}
+
+/**
+ * The Status a failed kubelet request becomes, worded like kube-apiserver's (`Get "<url>": <cause>`): a TLS
+ * verification failure says so instead of looking like an unreachable kubelet.
+ */
+export function kubeletErrorStatus(url: string, host: string, port: number, e: Error & { code?: string }) {
+  const tls = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? "");
+  const cause = tls ? `tls: failed to verify certificate: ${e.message}` : `dial tcp ${host}:${port}: ${e.message}`;
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `Get "${url}": ${cause}`,
+    reason: "InternalError",
+    details: { causes: [{ message: cause }] },
+    code: 502,
+  };
 }
 
 /**

@@ -98,6 +98,9 @@ describe("kubelet certificate authority", () => {
       for (const node of ["self", "wrongip"]) {
         const bad = await h.req("GET", `/api/v1/namespaces/default/pods/on-${node}/log`);
         assert.ok(bad.status >= 500, `${node}: ${bad.status} ${bad.text}`);
+        const st = JSON.parse(bad.text) as { kind: string; message: string };
+        assert.equal(st.kind, "Status", "the refusal is a Kubernetes Status");
+        assert.match(st.message, /tls: failed to verify certificate/, `${node}: says the certificate is not trusted`);
         assert.doesNotMatch(bad.text, new RegExp(`^${node} `), "no log from an unverified kubelet");
         assert.match(bad.text, /certificate|altnames|IP: 127\.0\.0\.1/i, bad.text);
       }
