@@ -2,6 +2,7 @@
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
  *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 2] [--paths a,b] [--loads bulk,ka,nc]
+ *     [--tw-reuse 1]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -22,6 +23,14 @@ const opt = (name: string, def: number) => {
 const SECONDS = opt("seconds", 8);
 const CONNS = opt("conns", 50);
 const ROUNDS = opt("rounds", 2);
+/**
+ * `net.ipv4.tcp_tw_reuse` in the bench namespace (wrk's). Through podwire most client legs end with the client
+ * closing first, so TIME_WAIT sockets pile up on wrk's ephemeral ports; with Linux's default (2: loopback
+ * addresses only) a path measured within 60 s after a fast podwire run found wrk's ports nearly all taken
+ * (measured: 300-390 req/s with p50 55-70 ms, against 2500-2900 req/s once reuse was allowed, same proxy).
+ * 1 = every path starts from the same state; `--tw-reuse 2` reproduces the default.
+ */
+const TW_REUSE = opt("tw-reuse", 1);
 const listOpt = (name: string): string[] | null => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? (args[i + 1] ?? "").split(",").filter(Boolean) : null;
@@ -138,6 +147,7 @@ async function main(): Promise<void> {
     // client socket's MSS — via the 1500-byte veth the podwire path would pay for 1460-byte segments that the
     // haproxy and direct paths (local addresses, 64 KiB MTU) do not.
     await ip(ns, "route", "add", "10.96.0.0/12", "dev", "lo");
+    await runIn(ns, "sysctl", ["-qw", `net.ipv4.tcp_tw_reuse=${TW_REUSE}`]);
 
     // Backends.
     writeFileSync(
@@ -268,7 +278,9 @@ async function main(): Promise<void> {
       `machine: ${os.cpus().length}x ${os.cpus()[0]?.model ?? "?"}, kernel ${os.release()}, node ${process.version}, load average ${os
         .loadavg()
         .map((x) => x.toFixed(1))
-        .join(" ")}; ${SECONDS} s per run, wrk -t1 -c${CONNS}; ${new Date().toISOString()}`,
+        .join(
+          " ",
+        )}; ${SECONDS} s per run, wrk -t1 -c${CONNS}; tcp_tw_reuse=${TW_REUSE} in the bench netns; ${new Date().toISOString()}`,
     );
   } finally {
     await proxy?.stop();
