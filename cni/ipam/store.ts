@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -25,6 +26,8 @@ import { join } from "node:path";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 const LAST_RESERVED = "last_reserved_ip.";
+/** How long an empty lock.pid may stand before it counts as left by a taker that died before writing its pid. */
+const EMPTY_LOCK_GRACE_MS = 1000;
 
 export class LockTimeoutError extends Error {
   override name = "LockTimeoutError";
@@ -91,18 +94,24 @@ export class DiskStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       }
-      let owner = 0;
+      let text: string;
+      let ageMs: number;
       try {
-        owner = Number(readFileSync(pidFile, "utf8"));
+        text = readFileSync(pidFile, "utf8");
+        ageMs = Date.now() - statSync(pidFile).mtimeMs;
       } catch {
         continue; // released meanwhile
       }
-      if (owner && !pidAlive(owner)) {
+      const owner = Number(text);
+      // A taker killed between creating the file and writing its pid leaves it empty (or cut short); a live taker
+      // writes its pid microseconds after creating, so an empty file older than a second has no owner.
+      const unowned = Number.isInteger(owner) && owner > 0 ? !pidAlive(owner) : ageMs > EMPTY_LOCK_GRACE_MS;
+      if (unowned) {
         // Take over a dead owner's lock: rename first so two takers cannot both remove a fresh lock.
         const stale = `${pidFile}.stale.${process.pid}`;
         try {
           renameSync(pidFile, stale);
-          if (Number(readFileSync(stale, "utf8")) === owner) unlinkSync(stale);
+          if (readFileSync(stale, "utf8") === text) unlinkSync(stale);
           else renameSync(stale, pidFile); // it was someone's fresh lock; put it back
         } catch {}
         continue;
