@@ -6,11 +6,11 @@
  */
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { join } from "node:path";
 import { type ServerProcess, startServerProcess } from "../../e2e/kubectl/server-process.js";
 import { startEtcdCluster } from "../../integration/apiserver/etcd-cluster.js";
-import { tokenOf } from "../../integration/apiserver/harness.js";
+import { benchClient } from "./client.js";
 import { cpuMs } from "./cpu.js";
+import { pct } from "../percentile.js";
 
 const pods = Number(process.argv[2] ?? 10_000);
 const watchers = Number(process.argv[3] ?? 100);
@@ -27,32 +27,8 @@ interface Result {
   watchMax: number;
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-}
-
 async function run(label: string, srv: ServerProcess): Promise<Result> {
-  const ca = readFileSync(join(srv.dir, "data", "pki", "ca.crt"), "utf8");
-  const token = tokenOf(srv.kubeconfig);
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  const call = (method: string, path: string, body?: unknown, accept = "application/json") =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: accept };
-      if (payload) {
-        headers["Content-Type"] = "application/json";
-        headers["Content-Length"] = String(payload.length);
-      }
-      const r = request({ host: "127.0.0.1", port: srv.port, method, path, headers, ca, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      });
-      r.on("error", reject);
-      if (payload) r.write(payload);
-      r.end();
-    });
+  const { call, token, ca, agent } = benchClient(srv);
   const pod = (name: string) => ({
     metadata: { name, labels: { app: "bench" } },
     spec: {

@@ -28,6 +28,7 @@ import { connect } from "../../../src/client/index.js";
 import { runIn, spawnIn } from "../../../src/netlinux/netns.js";
 import { readState } from "../../../src/sandbox/state.js";
 import { podwire } from "../../e2e/sandbox/helpers.js";
+import { pct } from "../percentile.js";
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,10 +40,6 @@ const NAME = arg("name", "pwb");
 const KEEP = process.argv.includes("--keep");
 const TARGET_P50_MS = 200;
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-}
 const load = () =>
   loadavg()
     .map((x) => x.toFixed(1))
