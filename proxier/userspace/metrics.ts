@@ -5,6 +5,16 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** The per-service-port children a proxy socket updates, bound once (label lookups per connection cost). */
+export interface PortMetricChildren {
+  active: { inc(n?: number): void; dec(n?: number): void; set(n: number): void };
+  accepted: { inc(n?: number): void };
+  bytesIn: { inc(n?: number): void };
+  bytesOut: { inc(n?: number): void };
+  dialFail: { inc(n?: number): void };
+  noEp: { inc(n?: number): void };
+}
+
 export class UserspaceMetrics {
   readonly registry: Registry;
   /**
@@ -101,5 +111,17 @@ export class UserspaceMetrics {
 
   flush(): void {
     for (const f of this.collectors) f();
+  }
+
+  /** Children of one service port's metrics; `protocol` labels active/accepted (TCP connections, UDP clients). */
+  portChildren(service: string, protocol: "tcp" | "udp"): PortMetricChildren {
+    return {
+      active: this.activeConnections.labels(service, protocol),
+      accepted: this.connectionsTotal.labels(service, protocol),
+      bytesIn: this.bytes.labels(service, "in"),
+      bytesOut: this.bytes.labels(service, "out"),
+      dialFail: this.dialFailures.labels(service),
+      noEp: this.noEndpoints.labels(service),
+    };
   }
 }

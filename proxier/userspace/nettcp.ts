@@ -11,7 +11,7 @@
  */
 import net from "node:net";
 import type { RoundRobinBalancer } from "./loadbalancer.js";
-import type { UserspaceMetrics } from "./metrics.js";
+import type { PortMetricChildren, UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
 import { DEFAULT_DIAL_TIMEOUTS_MS, LISTEN_BACKLOG, type ProxyPortIdentity, clientIPOf } from "./tcpcommon.js";
 
@@ -32,12 +32,7 @@ export class NetTcpProxySocket {
   /** The listening server (its handle is shared with worker processes). */
   readonly server: net.Server;
   private readonly conns = new Set<net.Socket>();
-  private readonly active;
-  private readonly accepted;
-  private readonly bytesIn;
-  private readonly bytesOut;
-  private readonly dialFail;
-  private readonly noEp;
+  private readonly m: PortMetricChildren;
   port = 0;
 
   constructor(
@@ -46,13 +41,7 @@ export class NetTcpProxySocket {
     metrics: UserspaceMetrics,
     private readonly dialTimeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS,
   ) {
-    // Children bound once: label lookups per connection are measurable at high connection rates.
-    this.active = metrics.activeConnections.labels(id.name, "tcp");
-    this.accepted = metrics.connectionsTotal.labels(id.name, "tcp");
-    this.bytesIn = metrics.bytes.labels(id.name, "in");
-    this.bytesOut = metrics.bytes.labels(id.name, "out");
-    this.dialFail = metrics.dialFailures.labels(id.name);
-    this.noEp = metrics.noEndpoints.labels(id.name);
+    this.m = metrics.portChildren(id.name, "tcp");
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => this.onConnection(c));
   }
 
@@ -114,8 +103,8 @@ export class NetTcpProxySocket {
   }
 
   private onConnection(client: net.Socket): void {
-    this.accepted.inc();
-    this.active.inc();
+    this.m.accepted.inc();
+    this.m.active.inc();
     this.conns.add(client);
     client.setNoDelay(true);
     // remoteAddress costs a getpeername(2); only affinity needs it.
@@ -126,9 +115,9 @@ export class NetTcpProxySocket {
     client.once("close", (hadError) => {
       clientClosed = true;
       this.conns.delete(client);
-      this.active.dec();
-      if (client.bytesRead) this.bytesIn.inc(client.bytesRead);
-      if (client.bytesWritten) this.bytesOut.inc(client.bytesWritten);
+      this.m.active.dec();
+      if (client.bytesRead) this.m.bytesIn.inc(client.bytesRead);
+      if (client.bytesWritten) this.m.bytesOut.inc(client.bytesWritten);
       // A clean close means both directions finished and the backend already got our FIN; an abortive one
       // (reset, error, destroy) cuts the backend too. Either way nothing stays half-open forever.
       if (hadError || !backend?.readableEnded) backend?.destroy();
@@ -140,7 +129,7 @@ export class NetTcpProxySocket {
       if (clientClosed) return;
       const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, clientIP, resetAffinity) : null;
       if (!ep) {
-        this.noEp.inc();
+        this.m.noEp.inc();
         client.destroy();
         return;
       }
@@ -152,7 +141,7 @@ export class NetTcpProxySocket {
       const onDialError = () => {
         clearTimeout(timer);
         b.destroy();
-        this.dialFail.inc();
+        this.m.dialFail.inc();
         resetAffinity = true; // do not send the client back to the endpoint that just failed
         backend = null;
         dial();

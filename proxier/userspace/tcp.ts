@@ -11,7 +11,7 @@
  * write queue is not empty, the other side is not read.
  */
 import type { RoundRobinBalancer } from "./loadbalancer.js";
-import type { UserspaceMetrics } from "./metrics.js";
+import type { PortMetricChildren, UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
 import { NetTcpProxySocket } from "./nettcp.js";
 import {
@@ -111,12 +111,7 @@ export class TcpProxySocket implements TcpPortal {
   /** Whether this process accepts on `handle` (false after handOff). */
   private accepting = false;
   private readonly conns = new Set<Conn>();
-  private readonly active;
-  private readonly accepted;
-  private readonly bytesIn;
-  private readonly bytesOut;
-  private readonly dialFail;
-  private readonly noEp;
+  private readonly m: PortMetricChildren;
   private readonly usesAffinity: () => boolean;
   // Counts since the last flush into the Prometheus children (see UserspaceMetrics.addCollector).
   private nAccepted = 0;
@@ -133,22 +128,16 @@ export class TcpProxySocket implements TcpPortal {
     metrics: UserspaceMetrics,
     private readonly dialTimeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS,
   ) {
-    // Children bound once: label lookups per connection are measurable at high connection rates.
-    this.active = metrics.activeConnections.labels(id.name, "tcp");
-    this.accepted = metrics.connectionsTotal.labels(id.name, "tcp");
-    this.bytesIn = metrics.bytes.labels(id.name, "in");
-    this.bytesOut = metrics.bytes.labels(id.name, "out");
-    this.dialFail = metrics.dialFailures.labels(id.name);
-    this.noEp = metrics.noEndpoints.labels(id.name);
+    this.m = metrics.portChildren(id.name, "tcp");
     this.usesAffinity = () => lb.usesAffinity(id.key);
     this.removeCollector = metrics.addCollector(() => this.flushCounts());
   }
 
   private flushCounts(): void {
-    if (this.nAccepted) this.accepted.inc(this.nAccepted);
-    if (this.nActive) this.active.inc(this.nActive);
-    if (this.nBytesIn) this.bytesIn.inc(this.nBytesIn);
-    if (this.nBytesOut) this.bytesOut.inc(this.nBytesOut);
+    if (this.nAccepted) this.m.accepted.inc(this.nAccepted);
+    if (this.nActive) this.m.active.inc(this.nActive);
+    if (this.nBytesIn) this.m.bytesIn.inc(this.nBytesIn);
+    if (this.nBytesOut) this.m.bytesOut.inc(this.nBytesOut);
     this.nAccepted = this.nActive = this.nBytesIn = this.nBytesOut = 0;
   }
 
@@ -266,7 +255,7 @@ export class TcpProxySocket implements TcpPortal {
     if (conn.closed) return;
     const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, clientIP, resetAffinity) : null;
     if (!ep) {
-      this.noEp.inc();
+      this.m.noEp.inc();
       this.release(conn);
       return;
     }
@@ -281,7 +270,7 @@ export class TcpProxySocket implements TcpPortal {
       conn.dialTimer = null;
       b.close(); // a pending connect completes with ECANCELED, ignored above
       conn.backend = null;
-      this.dialFail.inc();
+      this.m.dialFail.inc();
       // after a failed dial, do not send the client back to the endpoint that just failed
       this.dial(conn, clientIP, attempt + 1, true);
     };

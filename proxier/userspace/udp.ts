@@ -9,7 +9,7 @@
  */
 import dgram from "node:dgram";
 import type { RoundRobinBalancer } from "./loadbalancer.js";
-import type { UserspaceMetrics } from "./metrics.js";
+import type { PortMetricChildren, UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
 import type { ProxyPortIdentity } from "./tcp.js";
 
@@ -41,12 +41,7 @@ export class UdpProxySocket {
   private readonly replyWaitMs: number;
   private readonly now: () => number;
   private readonly failedClients = new Set<string>();
-  private readonly active;
-  private readonly created;
-  private readonly bytesIn;
-  private readonly bytesOut;
-  private readonly dialFail;
-  private readonly noEp;
+  private readonly m: PortMetricChildren;
   port = 0;
 
   constructor(
@@ -58,12 +53,7 @@ export class UdpProxySocket {
     this.idleMs = opts.idleMs ?? DEFAULT_UDP_IDLE_MS;
     this.replyWaitMs = Math.max(opts.replyWaitMs ?? DEFAULT_UDP_REPLY_WAIT_MS, this.idleMs);
     this.now = opts.now ?? Date.now;
-    this.active = metrics.activeConnections.labels(id.name, "udp");
-    this.created = metrics.connectionsTotal.labels(id.name, "udp");
-    this.bytesIn = metrics.bytes.labels(id.name, "in");
-    this.bytesOut = metrics.bytes.labels(id.name, "out");
-    this.dialFail = metrics.dialFailures.labels(id.name);
-    this.noEp = metrics.noEndpoints.labels(id.name);
+    this.m = metrics.portChildren(id.name, "udp");
     this.socket = dgram.createSocket({ type: "udp4", reuseAddr: false });
     this.socket.on("message", (msg, rinfo) => this.onClientDatagram(msg, rinfo.address, rinfo.port));
     this.socket.on("error", () => {});
@@ -98,7 +88,7 @@ export class UdpProxySocket {
       const reset = this.failedClients.delete(key);
       const created = this.newEntry(key, addr, port, reset);
       if (!created) {
-        this.noEp.inc();
+        this.m.noEp.inc();
         return;
       }
       e = created;
@@ -107,7 +97,7 @@ export class UdpProxySocket {
     e.lastActivity = now;
     e.lastRequest = now;
     e.unanswered++;
-    this.bytesIn.inc(msg.length);
+    this.m.bytesIn.inc(msg.length);
     if (e.connected) e.backend.send(msg);
     else e.queue.push(msg);
   }
@@ -128,17 +118,17 @@ export class UdpProxySocket {
       timer: null,
     };
     this.clients.set(key, e);
-    this.created.inc();
-    this.active.inc();
+    this.m.accepted.inc();
+    this.m.active.inc();
     backend.on("message", (reply) => {
       e.lastActivity = this.now();
       e.unanswered = 0;
-      this.bytesOut.inc(reply.length);
+      this.m.bytesOut.inc(reply.length);
       this.socket.send(reply, port, addr);
     });
     backend.on("error", () => {
       // ECONNREFUSED from an ICMP port unreachable: the endpoint is gone; the client's next datagram picks another.
-      this.dialFail.inc();
+      this.m.dialFail.inc();
       if (this.clients.get(key) === e) {
         this.drop(key);
         this.failedClients.add(key);
@@ -174,7 +164,7 @@ export class UdpProxySocket {
     const e = this.clients.get(key);
     if (!e) return;
     this.clients.delete(key);
-    this.active.dec();
+    this.m.active.dec();
     if (e.timer) clearTimeout(e.timer);
     try {
       e.backend.close();
