@@ -19,6 +19,7 @@ import {
   startBackends,
 } from "./support.js";
 
+const IPTABLES_MODE_READY = /-A PREROUTING .*-j KUBE-SERVICES/;
 const BIN = new URL("../../../../bin/podwire", import.meta.url).pathname;
 
 function podwire(args: string[]): NsProcess {
@@ -47,6 +48,30 @@ describe("podwire proxy --proxy-mode userspace (CLI, node namespace via --netns)
       ]),
     );
   });
+  /** `podwire proxy` in iptables mode (its default) on the test node. */
+  const iptablesModeProxy = () =>
+    podwire([
+      "proxy",
+      "--objects",
+      file.path,
+      "--node-name",
+      "n1",
+      "--netns",
+      w.node,
+      "--metrics-bind-address",
+      "127.0.0.1:0",
+      "--healthz-bind-address",
+      "127.0.0.1:0",
+    ]);
+  /** The node's iptables-save once the iptables mode has installed its jump (or after 30 s, for the assertion). */
+  async function saveOnceJumped(): Promise<string> {
+    for (let i = 0; i < 300; i++) {
+      const save = await iptablesSave(w.node);
+      if (IPTABLES_MODE_READY.test(save)) return save;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return iptablesSave(w.node);
+  }
   after(async () => {
     await Promise.all(backends.map((b) => b.stop()));
     await scope.cleanup();
@@ -75,24 +100,9 @@ describe("podwire proxy --proxy-mode userspace (CLI, node namespace via --netns)
   });
 
   it("switches a node from iptables mode to userspace mode and serves traffic; SIGTERM cleans up", async () => {
-    const ipt = podwire([
-      "proxy",
-      "--objects",
-      file.path,
-      "--node-name",
-      "n1",
-      "--netns",
-      w.node,
-      "--metrics-bind-address",
-      "127.0.0.1:0",
-      "--healthz-bind-address",
-      "127.0.0.1:0",
-    ]);
+    const ipt = iptablesModeProxy();
     try {
-      const ready = /-A PREROUTING .*-j KUBE-SERVICES/;
-      for (let i = 0; i < 300 && !ready.test(await iptablesSave(w.node)); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      assert.match(await iptablesSave(w.node), /-A PREROUTING .*-j KUBE-SERVICES/);
+      assert.match(await saveOnceJumped(), IPTABLES_MODE_READY);
     } finally {
       await ipt.stop();
     }
@@ -132,25 +142,10 @@ describe("podwire proxy --proxy-mode userspace (CLI, node namespace via --netns)
     );
     await ensureJumpRules(ipt);
     assert.match(await iptablesSave(w.node), /-j KUBE-PORTALS-CONTAINER/);
-    const proc = podwire([
-      "proxy",
-      "--objects",
-      file.path,
-      "--node-name",
-      "n1",
-      "--netns",
-      w.node,
-      "--metrics-bind-address",
-      "127.0.0.1:0",
-      "--healthz-bind-address",
-      "127.0.0.1:0",
-    ]);
+    const proc = iptablesModeProxy();
     try {
-      const ready = /-A PREROUTING .*-j KUBE-SERVICES/;
-      for (let i = 0; i < 300 && !ready.test(await iptablesSave(w.node)); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      const save = await iptablesSave(w.node);
-      assert.match(save, ready);
+      const save = await saveOnceJumped();
+      assert.match(save, IPTABLES_MODE_READY);
       assert.doesNotMatch(save, /KUBE-(PORTALS|NODEPORT-)/);
     } finally {
       await proc.stop();
