@@ -8,7 +8,7 @@
  *   await stopAll(agents);
  */
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream, renameSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
@@ -113,6 +113,19 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, w
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * One node's overlay agent serving podwire-cni on `<node dir>/cni.sock` (the node alone in `<dir>/nodes.yaml`),
+ * resolved once the socket and subnet.env exist.
+ */
+export async function startSocketAgent(n: TopoNode, dir: string): Promise<{ agent: AgentProc; sock: string }> {
+  const objects = join(dir, "nodes.yaml");
+  writeNodesFile(objects, [nodeObject(n)]);
+  const sock = join(n.dir, "cni.sock");
+  const agent = startOverlay(n, objects, ["--cni-socket", sock, "--resync", "30"]);
+  await waitFor(() => existsSync(sock) && existsSync(subnetFileOf(n)), 60_000, "agent socket");
+  return { agent, sock };
 }
 
 export type { Topology };

@@ -6,20 +6,12 @@
  * DEL leaving nothing.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execPlugin } from "../../../cni/runtime/exec.js";
 import { PODWIRE_BIN_DIR } from "../../support/cni.js";
-import {
-  type AgentProc,
-  nodeObject,
-  startOverlay,
-  stopAgent,
-  subnetFileOf,
-  waitFor,
-  writeNodesFile,
-} from "../../support/overlay.js";
+import { type AgentProc, startSocketAgent, stopAgent } from "../../support/overlay.js";
 import { Topology, type TopoNode } from "../../support/topology.js";
 
 let topo: Topology;
@@ -31,11 +23,7 @@ before(async () => {
   await Topology.sweepOrphans();
   topo = await Topology.create({ nodes: 1, tag: "ds" });
   node = topo.nodes[0]!;
-  const objects = join(topo.dir, "nodes.yaml");
-  writeNodesFile(objects, [nodeObject(node)]);
-  sock = join(node.dir, "cni.sock");
-  agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
-  await waitFor(() => existsSync(sock) && existsSync(subnetFileOf(node)), 60_000, "agent socket");
+  ({ agent, sock } = await startSocketAgent(node, topo.dir));
 });
 after(async () => {
   if (agent) await stopAgent(agent);

@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { execPlugin } from "../../../cni/runtime/exec.js";
 import { nodeRuntime, PODWIRE_BIN_DIR, podwireConfList } from "../../support/cni.js";
-import { type AgentProc, nodeObject, startOverlay, stopAgent, waitFor, writeNodesFile } from "../../support/overlay.js";
+import { type AgentProc, startSocketAgent, stopAgent } from "../../support/overlay.js";
 import { runs } from "../../support/runs.js";
 import { Topology, type TopoNode, type TopoPod } from "../../support/topology.js";
 
@@ -27,11 +27,7 @@ before(async () => {
   await Topology.sweepOrphans();
   topo = await Topology.create({ nodes: 1, tag: "leak" });
   node = topo.nodes[0]!;
-  const objects = join(topo.dir, "nodes.yaml");
-  writeNodesFile(objects, [nodeObject(node)]);
-  sock = join(node.dir, "cni.sock");
-  agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
-  await waitFor(() => existsSync(sock), 60_000, "agent socket");
+  ({ agent, sock } = await startSocketAgent(node, topo.dir));
 });
 after(async () => {
   if (agent) await stopAgent(agent);

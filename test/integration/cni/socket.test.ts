@@ -4,16 +4,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { execPlugin } from "../../../cni/runtime/exec.js";
 import { PODWIRE_BIN_DIR } from "../../support/cni.js";
-import {
-  type AgentProc,
-  nodeObject,
-  PODWIRE_CLI,
-  startOverlay,
-  stopAgent,
-  subnetFileOf,
-  waitFor,
-  writeNodesFile,
-} from "../../support/overlay.js";
+import { type AgentProc, PODWIRE_CLI, startSocketAgent, stopAgent, subnetFileOf } from "../../support/overlay.js";
 import { Topology } from "../../support/topology.js";
 
 let topo: Topology;
@@ -30,11 +21,9 @@ after(async () => {
 
 test("bin/podwire-cni forwards to the agent's socket (rtnetlink host side): same results, errors and DEL semantics", async () => {
   const node = topo.nodes[0]!;
-  const objects = join(topo.dir, "nodes.yaml");
-  writeNodesFile(objects, [nodeObject(node)]);
-  const sock = join(node.dir, "cni.sock");
-  agent = startOverlay(node, objects, ["--cni-socket", sock, "--resync", "30"]);
-  await waitFor(() => existsSync(sock) && existsSync(subnetFileOf(node)), 60_000, "agent socket");
+  const started = await startSocketAgent(node, topo.dir);
+  agent = started.agent;
+  const sock = started.sock;
   const dataDir = join(node.dir, "ipam");
   const conf = JSON.stringify({
     cniVersion: "1.1.0",
