@@ -3,9 +3,9 @@
  * kept in DIR/pki so a restart (and every kubeconfig already handed out) keeps working. The serving
  * certificate is re-issued when a needed SAN is missing (another listen address).
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { newKey, openssl, signCert } from "../pki/openssl.js";
 
 export interface Pki {
   caCert: string;
@@ -14,17 +14,13 @@ export interface Pki {
   caCertPath: string;
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
-}
-
 export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] }): Pki {
   const dir = join(dataDir, "pki");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caKey = join(dir, "ca.key");
   const caCrt = join(dir, "ca.crt");
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", caKey], dir);
+    newKey(caKey, dir);
     openssl(
       ["req", "-x509", "-new", "-key", caKey, "-sha256", "-days", "3650", "-subj", "/CN=podwire-ca", "-out", caCrt],
       dir,
@@ -39,35 +35,16 @@ export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] 
   const covered = have !== "" && want.split(",").every((x) => have.split(",").includes(x));
   if (!existsSync(crt) || !existsSync(key) || !covered) {
     const all = [...new Set([...want.split(","), ...(have ? have.split(",") : [])])].sort().join(",");
-    const ext = join(dir, "apiserver.ext");
-    writeFileSync(
-      ext,
-      `subjectAltName=${all}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
-    );
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], dir);
-    const csr = join(dir, "apiserver.csr");
-    openssl(["req", "-new", "-key", key, "-subj", "/CN=kube-apiserver", "-out", csr], dir);
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        caCrt,
-        "-CAkey",
-        caKey,
-        "-CAcreateserial",
-        "-days",
-        "3650",
-        "-sha256",
-        "-extfile",
-        ext,
-        "-out",
-        crt,
-      ],
+    newKey(key, dir);
+    signCert({
       dir,
-    );
+      keyPath: key,
+      certPath: crt,
+      subject: "/CN=kube-apiserver",
+      extensions: `subjectAltName=${all}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
+      days: 3650,
+      ca: { certPath: caCrt, keyPath: caKey },
+    });
     writeFileSync(sanFile, all);
   }
   return {

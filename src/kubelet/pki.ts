@@ -8,10 +8,9 @@
  *     --tls-cert-file.
  * Kept in `dir` (kubelet.crt/kubelet.key + kubelet.sans) and re-issued when a SAN or the issuer changes.
  */
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { newKey, openssl, signCert } from "../pki/openssl.js";
 
 export interface ServingCert {
   cert: string;
@@ -27,10 +26,6 @@ export interface ServingCertOptions {
   dnsNames?: string[];
   /** The cluster CA (PEM files); without it the certificate is self-signed. */
   ca?: { certPath: string; keyPath: string };
-}
-
-function openssl(args: string[], cwd: string): void {
-  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 }
 
 /** The `subjectAltName` value for the node's addresses and names (sorted, deduplicated). */
@@ -52,43 +47,17 @@ export function ensureKubeletServingCert(o: ServingCertOptions): ServingCert {
   const stamp = `${sans}\n${issuer}`;
   const current = existsSync(stampPath) ? readFileSync(stampPath, "utf8") : "";
   if (!existsSync(certPath) || !existsSync(keyPath) || current !== stamp) {
-    const ext = join(o.dir, "kubelet.ext");
-    writeFileSync(
-      ext,
-      `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`,
-    );
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", keyPath], o.dir);
+    newKey(keyPath, o.dir);
     if (o.ca) {
-      const csr = join(o.dir, "kubelet.csr");
-      openssl(
-        ["req", "-new", "-key", keyPath, "-subj", `/O=system:nodes/CN=system:node:${o.nodeName}`, "-out", csr],
-        o.dir,
-      );
-      // A random serial rather than -CAcreateserial: nothing is written next to the CA.
-      const serial = `0x${randomBytes(16).toString("hex")}`;
-      openssl(
-        [
-          "x509",
-          "-req",
-          "-in",
-          csr,
-          "-CA",
-          o.ca.certPath,
-          "-CAkey",
-          o.ca.keyPath,
-          "-set_serial",
-          serial,
-          "-days",
-          "365",
-          "-sha256",
-          "-extfile",
-          ext,
-          "-out",
-          certPath,
-        ],
-        o.dir,
-      );
-      rmSync(csr, { force: true });
+      signCert({
+        dir: o.dir,
+        keyPath,
+        certPath,
+        subject: `/O=system:nodes/CN=system:node:${o.nodeName}`,
+        extensions: `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`,
+        days: 365,
+        ca: o.ca,
+      });
     } else {
       const subj = `/CN=${o.nodeName}@${Math.floor(Date.now() / 1000)}`;
       openssl(
@@ -101,7 +70,6 @@ export function ensureKubeletServingCert(o: ServingCertOptions): ServingCert {
         o.dir,
       );
     }
-    rmSync(ext, { force: true });
     writeFileSync(stampPath, stamp);
   }
   return { cert: readFileSync(certPath, "utf8"), key: readFileSync(keyPath, "utf8"), certPath, keyPath };
