@@ -75,12 +75,16 @@ for (const [implName, make] of implementations)
     });
 
     it("moves on to the next endpoint when one refuses, and counts the failure", async () => {
-      const dead = await tcpEcho();
+      // The refusing endpoint is a closed port on 127.0.0.2. A port freed on 127.0.0.1 can be handed straight to
+      // the portal's own listen(0) below; the "dead" endpoint is then the portal itself, which relays to the live
+      // backend, and no dial ever fails (seen once in CI).
+      const dead = net.createServer();
+      await new Promise<void>((r) => dead.listen(0, "127.0.0.2", r));
       const deadPort = portOf(dead);
       await new Promise((r) => dead.close(r));
       const lb = new RoundRobinBalancer({ random: () => 0.99 });
       const metrics = new UserspaceMetrics();
-      lb.setService("k", [`127.0.0.1:${deadPort}`, `127.0.0.1:${portOf(backend)}`], 0);
+      lb.setService("k", [`127.0.0.2:${deadPort}`, `127.0.0.1:${portOf(backend)}`], 0);
       const p = make({ key: "k", name: "ns/s" }, lb, metrics);
       const port = await p.listen("127.0.0.1", 0);
       try {
