@@ -128,23 +128,24 @@ describe("hostPort → CNI portMappings", () => {
 });
 
 describe("probe failure messages (the kubelet's wording)", () => {
+  // 127.0.0.2: test files listen on 127.0.0.1 in parallel, and a port freed there can be handed out again at once.
   const closedPort = () =>
     new Promise<number>((resolve) => {
       const srv = createServer();
-      srv.listen(0, "127.0.0.1", () => {
+      srv.listen(0, "127.0.0.2", () => {
         const a = srv.address();
         srv.close(() => resolve(a && typeof a === "object" ? a.port : 0));
       });
     });
   it("HTTP and TCP to a closed port: connect: connection refused", async () => {
     const port = await closedPort();
-    const h = await httpProbe("127.0.0.1", port, "/healthz", 1000);
+    const h = await httpProbe("127.0.0.2", port, "/healthz", 1000);
     assert.equal(h.ok, false);
     assert.equal(
       h.message,
-      `Get "http://127.0.0.1:${port}/healthz": dial tcp 127.0.0.1:${port}: connect: connection refused`,
+      `Get "http://127.0.0.2:${port}/healthz": dial tcp 127.0.0.2:${port}: connect: connection refused`,
     );
-    const t = await tcpProbe("127.0.0.1", port, 1000);
-    assert.equal(t.message, `dial tcp 127.0.0.1:${port}: connect: connection refused`);
+    const t = await tcpProbe("127.0.0.2", port, 1000);
+    assert.equal(t.message, `dial tcp 127.0.0.2:${port}: connect: connection refused`);
   });
 });
