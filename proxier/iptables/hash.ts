@@ -29,25 +29,26 @@ export function base32(bytes: Uint8Array): string {
 }
 
 const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
-/** Value of a lower-case hex digit by char code. */
-const HEX = new Uint8Array(128);
-for (let i = 0; i < 16; i++) HEX["0123456789abcdef".charCodeAt(i)] = i;
 const SEP = Array.from("KUBE-SEP-", (c) => c.charCodeAt(0));
 
-/** The 16 base32 character codes of sha256(s)'s first 80 bits (20 hex digits, 5 at a time = 4 characters). */
+/**
+ * The 16 base32 character codes of sha256(s)'s first 80 bits. The digest comes back as a 32-character "binary"
+ * (latin1) string: one char per byte, half the length of hex, no Buffer. 5 bytes at a time make 8 characters.
+ */
 function hashCodes(s: string, out: number[], at: number): void {
-  const hex = hash("sha256", s, "hex");
-  for (let i = 0; i < 20; i += 5) {
-    const v =
-      (HEX[hex.charCodeAt(i)]! << 16) |
-      (HEX[hex.charCodeAt(i + 1)]! << 12) |
-      (HEX[hex.charCodeAt(i + 2)]! << 8) |
-      (HEX[hex.charCodeAt(i + 3)]! << 4) |
-      HEX[hex.charCodeAt(i + 4)]!;
-    out[at++] = CODES[(v >>> 15) & 31]!;
-    out[at++] = CODES[(v >>> 10) & 31]!;
-    out[at++] = CODES[(v >>> 5) & 31]!;
-    out[at++] = CODES[v & 31]!;
+  const d = hash("sha256", s, "binary");
+  for (let i = 0; i < 10; i += 5) {
+    const b2 = d.charCodeAt(i + 2);
+    const hi = (d.charCodeAt(i) << 12) | (d.charCodeAt(i + 1) << 4) | (b2 >>> 4);
+    const lo = ((b2 & 15) << 16) | (d.charCodeAt(i + 3) << 8) | d.charCodeAt(i + 4);
+    out[at++] = CODES[(hi >>> 15) & 31]!;
+    out[at++] = CODES[(hi >>> 10) & 31]!;
+    out[at++] = CODES[(hi >>> 5) & 31]!;
+    out[at++] = CODES[hi & 31]!;
+    out[at++] = CODES[(lo >>> 15) & 31]!;
+    out[at++] = CODES[(lo >>> 10) & 31]!;
+    out[at++] = CODES[(lo >>> 5) & 31]!;
+    out[at++] = CODES[lo & 31]!;
   }
 }
 
@@ -55,7 +56,7 @@ const buf: number[] = [];
 const sepBuf: number[] = [...SEP, ...new Array<number>(16).fill(65)];
 
 /**
- * `prefix` + the first 16 base32 characters of sha256(s). One-shot `crypto.hash` to hex avoids a Hash object and
+ * `prefix` + the first 16 base32 characters of sha256(s). One-shot `crypto.hash` (latin1) avoids a Hash object and
  * a Buffer per name (a cold 10k-service render hashes ~110k names), and String.fromCharCode makes one flat string
  * instead of a tree of concatenations (the names are kept for as long as the rules).
  */
@@ -139,6 +140,11 @@ export function firewallChainName(servicePortName: string, protocol: string): st
 /** KUBE-SEP-<hash>: one endpoint of a service port (endpoint = `ip:port`, `[ip6]:port`). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
   return sepName(servicePortName + protocol.toLowerCase() + endpoint);
+}
+
+/** endpointChainName with `servicePortName + lower-case protocol` given (computed once per slice port). */
+export function endpointChainNameWithPrefix(portProto: string, endpoint: string): string {
+  return sepName(portProto + endpoint);
 }
 
 /** The SVC/SVL/EXT/FW chain names of one service port (one hash, flat strings). */

@@ -83,6 +83,17 @@ export function ipText(s: string): { family: Family; text: string } | null {
   return p ? { family: p.family, text: p.text } : null;
 }
 
+/** Canonical text of `s` when it is an IP of `family`, else null (no allocation for a canonical IPv4). */
+export function ipTextOf(s: string, family: Family): string | null {
+  if (family === "IPv4") {
+    const v4 = v4Text(s);
+    if (v4 !== null) return v4;
+    if (!s.includes(":")) return null;
+  }
+  const p = ipText(s);
+  return p && p.family === family ? p.text : null;
+}
+
 /** Canonical text of an IP, or null. */
 export function normalizeIP(s: string): string | null {
   return parseIP(s)?.text ?? null;

@@ -5,8 +5,8 @@
  * cleanup, health checks) and tests.
  */
 import type { EndpointSlice, Service } from "../../src/api/index.js";
-import { endpointChainName, portChainNames } from "./hash.js";
-import { type Family, ipText, joinHostPort, parseCIDR } from "./ip.js";
+import { endpointChainNameWithPrefix, portChainNames } from "./hash.js";
+import { type Family, ipText, ipTextOf, joinHostPort, parseCIDR } from "./ip.js";
 
 export type Proto = "tcp" | "udp" | "sctp";
 
@@ -260,22 +260,26 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
       const portName = port.name ?? "";
       const name = portName ? `${serviceKey}:${portName}` : serviceKey;
       const protocol = protoOf(port.protocol);
+      // Per port, not per endpoint: the hash input's prefix and the `:port` suffix.
+      const portProto = name + protocol;
+      const portText = String(port.port);
       let list: EndpointInfo[] = [];
       for (const ep of slice.endpoints ?? []) {
         if (!ep.addresses || ep.addresses.length === 0) continue;
-        const p = ipText(ep.addresses[0]!);
-        if (!p || p.family !== family) continue;
-        const c = ep.conditions ?? {};
-        const endpoint = joinHostPort(p.text, port.port);
+        const ip = ipTextOf(ep.addresses[0]!, family);
+        if (ip === null) continue;
+        const c = ep.conditions;
+        // One flat string (join), not a cons string per endpoint.
+        const endpoint = family === "IPv4" ? [ip, portText].join(":") : joinHostPort(ip, port.port);
         list.push({
-          ip: p.text,
+          ip,
           port: port.port,
           endpoint,
           isLocal: ep.nodeName !== undefined && ep.nodeName === nodeName,
-          ready: c.ready === undefined || c.ready === null || c.ready === true,
-          serving: c.serving === undefined || c.serving === null || c.serving === true,
-          terminating: c.terminating === true,
-          chain: endpointChainName(name, protocol, endpoint),
+          ready: c?.ready == null || c.ready === true,
+          serving: c?.serving == null || c.serving === true,
+          terminating: c?.terminating === true,
+          chain: endpointChainNameWithPrefix(portProto, endpoint),
         });
       }
       if (!isSortedUnique(list)) list = sortDedup(list);

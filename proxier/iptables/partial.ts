@@ -28,8 +28,16 @@ export interface RestorePlan {
   empty: boolean;
 }
 
+/** The state a render leaves once restored; its per-chain lists are built only when a later plan reads them. */
 export function appliedStateOf(r: RenderResult): AppliedState {
-  return { filter: r.filter.rules, nat: r.nat.rules };
+  return {
+    get filter() {
+      return r.filter.rules;
+    },
+    get nat() {
+      return r.nat.rules;
+    },
+  };
 }
 
 function countLines(s: string): number {
@@ -40,12 +48,9 @@ function countLines(s: string): number {
 
 /** The full-sync plan: the render's payload as is. */
 export function planFull(r: RenderResult): RestorePlan {
-  let ruleLines = 0;
-  for (const rules of r.filter.rules.values()) ruleLines += rules.length;
-  for (const rules of r.nat.rules.values()) ruleLines += rules.length;
   return {
     payload: r.payload,
-    ruleLines,
+    ruleLines: r.stats.filterRules + r.stats.natRules,
     totalLines: countLines(r.payload),
     writtenChains: { filter: [...r.filter.chains], nat: [...r.nat.chains] },
     deletedChains: [...r.staleChains],

@@ -148,10 +148,10 @@ export function computeProbability(n: number): string {
 /**
  * One service port's share of the payload, built once and replayed while neither the port, its endpoints nor
  * the global options change. Its lines are kept as one flat text per table (each line "\n"-terminated, ready
- * to concatenate into the payload: a port's lines are contiguous within each table's section), and the
- * per-chain rule lists hold substrings of those texts (V8 slices: no copy). Keeping lines as slices of one
- * joined text instead of each template-literal line (a tree of cons strings) cuts a cold render's heap by more
- * than half, and heap growth (GC) was most of its time.
+ * to concatenate into the payload: a port's lines are contiguous within each table's section), joined once from
+ * their pieces (no string per line). Which chain each line belongs to is kept as a small index array; the
+ * per-chain rule lists that partial syncs compare (`RenderResult.filter/nat.rules`) are cut from the text only
+ * when first asked for (see `listsOf`), so a full sync, which writes just the payload, never builds them.
  */
 interface Fragment {
   sig: string;
@@ -164,125 +164,205 @@ interface Fragment {
 
 interface FrozenTable {
   text: string;
-  /** Chains touched (declared or written to), in first-touch order, and each one's lines (parallel arrays). */
+  /** Chains touched (declared or written to), in first-touch order. */
   chains: string[];
-  lists: (readonly string[])[];
+  /** Per rule line (in text order): the index in `chains` of the chain it is appended to. */
+  lineChain: number[];
   /** Chains this port declares, in declaration order (nat only: SVC/SVL/EXT/FW/SEP). */
   owned: string[];
   ruleCount: number;
+  /** Per chain of `chains`: its lines (slices of `text`), built on first use. */
+  lists?: (readonly string[])[];
 }
 
-/** Collects one table's lines of one service port. */
+/** Each chain's lines of one fragment table (cut from its text once, then kept). */
+function listsOf(f: FrozenTable): (readonly string[])[] {
+  if (f.lists) return f.lists;
+  const lists: string[][] = [];
+  for (let i = 0; i < f.chains.length; i++) lists.push([]);
+  const { text, lineChain } = f;
+  let off = 0;
+  for (let i = 0; i < lineChain.length; i++) {
+    const end = text.indexOf("\n", off);
+    lists[lineChain[i]!]!.push(text.slice(off, end));
+    off = end + 1;
+  }
+  for (const l of lists) Object.freeze(l);
+  f.lists = lists;
+  return lists;
+}
+
+/**
+ * Collects one table's lines of one service port as text pieces. One instance per table is reused for every
+ * port (render is synchronous): `reset` before a port, `freeze` after it.
+ */
 class TableFragment {
-  /** Rule lines, and `null` where a chain was declared. */
-  private readonly lines: (string | null)[] = [];
-  /** The chain of each entry in `lines`. */
-  private readonly events: string[] = [];
-  readonly owned: string[] = [];
+  private readonly parts: string[] = [];
+  private chains: string[] = [];
+  private lineChain: number[] = [];
+  private owned: string[] = [];
+  private index: Map<string, number> | null = null;
   private ruleCount = 0;
+  reset(): void {
+    this.parts.length = 0;
+    this.chains = [];
+    this.lineChain = [];
+    this.owned = [];
+    this.index = null;
+    this.ruleCount = 0;
+  }
+  /** Index of `c` in `chains`, adding it. Most ports touch a handful of chains, mostly the one touched last, so a
+   * short backward scan beats a Map; past 16 chains (many endpoints) an index takes over. */
+  private touch(c: string): number {
+    const chains = this.chains;
+    let k = chains.length - 1;
+    if (k >= 0 && chains[k] !== c) {
+      if (this.index) k = this.index.get(c) ?? -1;
+      else while (k >= 0 && chains[k] !== c) k--;
+    }
+    if (k < 0) {
+      k = chains.length;
+      chains.push(c);
+      if (this.index) this.index.set(c, k);
+      else if (chains.length === 16) this.index = new Map(chains.map((x, j) => [x, j]));
+    }
+    return k;
+  }
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
-    this.lines.push(`-A ${chain} ${rest}`);
-    this.events.push(chain);
+    this.parts.push("-A ", chain, " ", rest, "\n");
+    this.lineChain.push(this.touch(chain));
     this.ruleCount++;
+  }
+  /**
+   * Starts `-A chain `; the caller pushes the rest of the line onto `parts`, ending with "\n". For the hot lines
+   * (per endpoint): the pieces go into the port's text as they are, no intermediate string per line.
+   */
+  start(chain: string): string[] {
+    const parts = this.parts;
+    parts.push("-A ", chain, " ");
+    this.lineChain.push(this.touch(chain));
+    this.ruleCount++;
+    return parts;
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
-    this.lines.push(null);
-    this.events.push(chain);
+    this.touch(chain);
     this.owned.push(chain);
   }
-  /** Joins the lines into one flat text and regroups them per chain as slices of it. */
   freeze(): FrozenTable {
-    const { lines, events, owned, ruleCount } = this;
-    if (lines.length === 0) return EMPTY_TABLE;
-    const ruleLines: string[] = [];
-    for (const l of lines) if (l !== null) ruleLines.push(l);
-    let text = "";
-    if (ruleLines.length > 0) {
-      ruleLines.push(""); // the trailing "\n" from join itself: appending it would make a cons string again
-      text = ruleLines.join("\n");
-    }
-    // Chains in first-touch order with their lines. Most ports touch a handful of chains, mostly the one touched
-    // last, so a short backward scan beats a Map; past 16 chains (many endpoints) an index takes over.
-    const chains: string[] = [];
-    const lists: string[][] = [];
-    let index: Map<string, number> | null = null;
-    let off = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const c = events[i]!;
-      let k = chains.length - 1;
-      if (k >= 0 && chains[k] !== c) {
-        if (index) k = index.get(c) ?? -1;
-        else while (k >= 0 && chains[k] !== c) k--;
-      }
-      if (k < 0) {
-        k = chains.length;
-        chains.push(c);
-        lists.push([]);
-        if (index) index.set(c, k);
-        else if (chains.length === 16) index = new Map(chains.map((x, j) => [x, j]));
-      }
-      const l = lines[i];
-      if (l == null) continue;
-      lists[k]!.push(text.slice(off, off + l.length));
-      off += l.length + 1;
-    }
-    for (const l of lists) Object.freeze(l);
-    return { text, chains, lists, owned, ruleCount };
+    if (this.chains.length === 0) return EMPTY_TABLE;
+    return {
+      text: this.parts.length ? this.parts.join("") : "",
+      chains: this.chains,
+      lineChain: this.lineChain,
+      owned: this.owned,
+      ruleCount: this.ruleCount,
+    };
   }
 }
 
-const EMPTY_TABLE: FrozenTable = { text: "", chains: [], lists: [], owned: [], ruleCount: 0 };
+const EMPTY_TABLE: FrozenTable = { text: "", chains: [], lineChain: [], owned: [], ruleCount: 0, lists: [] };
 const EMPTY: EndpointInfo[] = [];
+const scratch = { filter: new TableFragment(), nat: new TableFragment() };
 
-/** Accumulates one table: chains in declaration order, rule lines per chain, payload text parts in order. */
+/** A render-level rule line (not from a service port): its chain and text. */
+interface LoneLine {
+  chain: string;
+  line: string;
+}
+
+/**
+ * Accumulates one table: chains in declaration order, payload text parts in emission order, and what the per-chain
+ * rule lists are made of (fragments and lone lines, in emission order) for building them when asked.
+ */
 class TableWriter {
   readonly chains: string[] = [];
-  readonly rules = new Map<string, string[]>();
   /** Payload rule text, in emission order (single lines and whole fragments). */
   readonly parts: string[] = [];
   /** Extra `:CHAIN` declarations (stale chains deleted with -X). */
   readonly extraChains: string[] = [];
+  /** Fragments and lone lines, in emission order. */
+  private readonly segments: (FrozenTable | LoneLine)[] = [];
+  private readonly declared: string[] = [];
+  private rulesMap: Map<string, string[]> | undefined;
   ruleCount = 0;
   chain(name: string): void {
     this.chains.push(name);
-    if (!this.rules.has(name)) this.rules.set(name, []);
+    this.declared.push(name);
   }
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
     const line = `-A ${chain} ${rest}`;
     this.parts.push(`${line}\n`);
-    let list = this.rules.get(chain);
-    if (!list) this.rules.set(chain, (list = []));
-    else if (Object.isFrozen(list)) this.rules.set(chain, (list = [...list]));
-    list.push(line);
+    this.segments.push({ chain, line });
     this.ruleCount++;
   }
   raw(line: string): void {
     this.parts.push(`${line}\n`);
   }
-  /** Appends a service port's fragment: its text, its own chains (rule lists shared, frozen), its shared-chain rules. */
+  /** Appends a service port's fragment: its text and its own chains. */
   add(f: FrozenTable): void {
+    if (f === EMPTY_TABLE) return;
     if (f.text) this.parts.push(f.text);
     for (const c of f.owned) this.chains.push(c);
-    for (let i = 0; i < f.chains.length; i++) {
-      const c = f.chains[i]!;
-      const lines = f.lists[i]!;
-      const list = this.rules.get(c);
-      if (!list) this.rules.set(c, lines as string[]);
-      else if (Object.isFrozen(list)) this.rules.set(c, [...list, ...lines]);
-      else for (const l of lines) list.push(l);
-    }
+    this.segments.push(f);
     this.ruleCount += f.ruleCount;
   }
+  /** Every chain declared or written to (the keys `rules` will have). */
+  touchedChains(): Set<string> {
+    const s = new Set(this.declared);
+    for (const seg of this.segments) {
+      if ("line" in seg) s.add(seg.chain);
+      else for (const c of seg.chains) s.add(c);
+    }
+    return s;
+  }
+  /**
+   * Chain → rule lines, built on first use. A chain whose lines all come from one fragment shares that
+   * fragment's frozen list; others get their own array.
+   */
+  get rules(): Map<string, string[]> {
+    if (this.rulesMap) return this.rulesMap;
+    const rules = new Map<string, string[]>();
+    for (const c of this.declared) if (!rules.has(c)) rules.set(c, []);
+    for (const seg of this.segments) {
+      if ("line" in seg) {
+        let list = rules.get(seg.chain);
+        if (!list) rules.set(seg.chain, (list = []));
+        else if (Object.isFrozen(list)) rules.set(seg.chain, (list = [...list]));
+        list.push(seg.line);
+        continue;
+      }
+      const lists = listsOf(seg);
+      for (let i = 0; i < seg.chains.length; i++) {
+        const c = seg.chains[i]!;
+        const lines = lists[i]!;
+        const list = rules.get(c);
+        if (!list) rules.set(c, lines as string[]);
+        else if (Object.isFrozen(list)) rules.set(c, [...list, ...lines]);
+        else for (const l of lines) list.push(l);
+      }
+    }
+    this.rulesMap = rules;
+    return rules;
+  }
   text(): string {
-    const decl = [...this.chains, ...this.extraChains];
+    const decl = this.extraChains.length ? [...this.chains, ...this.extraChains] : this.chains;
     const head = decl.length ? `:${decl.join(" - [0:0]\n:")} - [0:0]\n` : "";
     return head + this.parts.join("");
   }
 }
 
+/** A table's result view: chains now, per-chain rules when first asked for. */
+function tableRules(w: TableWriter): TableRules {
+  return {
+    chains: w.chains,
+    get rules() {
+      return w.rules;
+    },
+  };
+}
 /** Renders the full iptables state kube-proxy would write for this input. */
 export function render(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
   const family: Family = opts.ipFamily ?? "IPv4";
@@ -373,8 +453,11 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   // Stale chain deletion.
   const staleChains: string[] = [];
   if (opts.existingNatChains) {
+    let touched: Set<string> | undefined;
     for (const c of opts.existingNatChains) {
-      if (!nat.rules.has(c) && isServiceChainName(c)) staleChains.push(c);
+      if (!isServiceChainName(c)) continue;
+      touched ??= nat.touchedChains();
+      if (!touched.has(c)) staleChains.push(c);
     }
     staleChains.sort();
     for (const c of staleChains) {
@@ -425,8 +508,8 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
       payload ??= `*filter\n${filter.text()}COMMIT\n*nat\n${nat.text()}COMMIT\n`;
       return payload;
     },
-    filter: { chains: filter.chains, rules: filter.rules },
-    nat: { chains: nat.chains, rules: nat.rules },
+    filter: tableRules(filter),
+    nat: tableRules(nat),
     staleChains,
     get serviceChains() {
       if (!serviceChains) {
@@ -489,8 +572,9 @@ function sameRefs<T>(a: T[], b: T[]): boolean {
 
 /** One service port's rules (the body of kube-proxy's per-service loop in syncProxyRules). */
 function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g: PortGlobals, sig: string): Fragment {
-  const filter = new TableFragment();
-  const nat = new TableFragment();
+  const { filter, nat } = scratch;
+  filter.reset();
+  nat.reset();
   let noLocalInternal = 0;
   let noLocalExternal = 0;
   const p = sp.protocol;
@@ -549,7 +633,7 @@ function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g:
   // ClusterIP capture.
   const clusterMatch = `-m comment --comment "${S} cluster IP" ${mp} -d ${sp.clusterIP} --dport ${port}`;
   if (hasInternalEndpoints) {
-    nat.line(Chains.services, `${clusterMatch} -j ${internalPolicyChain}`);
+    nat.start(Chains.services).push(clusterMatch, " -j ", internalPolicyChain, "\n");
   } else {
     filter.line(
       Chains.services,
@@ -627,9 +711,9 @@ function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g:
 
   // Internal traffic: masquerade off-cluster sources.
   if (hasInternalEndpoints) {
-    if (g.masqueradeAll) nat.line(internalPolicyChain, `${clusterMatch} -j ${Chains.markMasq}`);
+    if (g.masqueradeAll) nat.start(internalPolicyChain).push(clusterMatch, " -j KUBE-MARK-MASQ\n");
     else if (g.clusterCIDR)
-      nat.line(internalPolicyChain, `${clusterMatch} ! -s ${g.clusterCIDR} -j ${Chains.markMasq}`);
+      nat.start(internalPolicyChain).push(clusterMatch, " ! -s ", g.clusterCIDR, " -j KUBE-MARK-MASQ\n");
   }
 
   // External traffic chain.
@@ -684,13 +768,16 @@ function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g:
     writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, g.largeClusterMode);
   }
 
+  // Per endpoint: `-A SEP [comment ]-s IP -j KUBE-MARK-MASQ` and `-A SEP [comment ][recent ]MP -j DNAT --to-destination EP`.
   const sepComment = g.largeClusterMode ? "" : `-m comment --comment ${S} `;
   const affinitySet = sp.sessionAffinityClientIP;
+  const dnat = ` -j DNAT --to-destination `;
   for (const ep of allReachableEndpoints) {
     nat.own(ep.chain);
-    nat.line(ep.chain, `${sepComment}-s ${ep.ip} -j KUBE-MARK-MASQ`);
-    const recent = affinitySet ? `-m recent --name ${ep.chain} --set ` : "";
-    nat.line(ep.chain, `${sepComment}${recent}${mp} -j DNAT --to-destination ${ep.endpoint}`);
+    nat.start(ep.chain).push(sepComment, "-s ", ep.ip, " -j KUBE-MARK-MASQ\n");
+    const out = nat.start(ep.chain);
+    if (affinitySet) out.push(sepComment, "-m recent --name ", ep.chain, " --set ", mp, dnat, ep.endpoint, "\n");
+    else out.push(sepComment, mp, dnat, ep.endpoint, "\n");
   }
 
   return {
@@ -710,21 +797,24 @@ function writeServiceToEndpointRules(
   endpoints: EndpointInfo[],
   largeClusterMode: boolean,
 ): void {
-  const comment = (ep: EndpointInfo) =>
-    largeClusterMode ? "" : `-m comment --comment "${sp.name} -> ${ep.endpoint}" `;
+  // `-m comment --comment "NAME -> EP" ` in pieces (none in large-cluster mode).
+  const c0 = largeClusterMode ? "" : `-m comment --comment "${sp.name} -> `;
+  const c1 = largeClusterMode ? "" : `" `;
   if (sp.sessionAffinityClientIP) {
+    const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
     for (const ep of endpoints) {
-      nat.line(
-        chain,
-        `${comment(ep)}-m recent --name ${ep.chain} --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j ${ep.chain}`,
-      );
+      nat
+        .start(chain)
+        .push(c0, largeClusterMode ? "" : ep.endpoint, c1, "-m recent --name ", ep.chain, rcheck, ep.chain, "\n");
     }
   }
   const n = endpoints.length;
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
-    const stat = i < n - 1 ? `-m statistic --mode random --probability ${computeProbability(n - i)} ` : "";
-    nat.line(chain, `${comment(ep)}${stat}-j ${ep.chain}`);
+    const out = nat.start(chain);
+    out.push(c0, largeClusterMode ? "" : ep.endpoint, c1);
+    if (i < n - 1) out.push("-m statistic --mode random --probability ", computeProbability(n - i), " ");
+    out.push("-j ", ep.chain, "\n");
   }
 }
 
