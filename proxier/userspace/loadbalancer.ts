@@ -88,8 +88,13 @@ export class RoundRobinBalancer {
     const st = this.services.get(key);
     if (!st || st.endpoints.length === 0) return null;
     const sticky = st.affinityMs > 0 && clientIP !== null;
-    const now = this.now();
-    if (sticky && !resetAffinity) {
+    if (!sticky) {
+      const ep = st.endpoints[st.index % st.endpoints.length]!;
+      st.index = (st.index + 1) % st.endpoints.length;
+      return ep;
+    }
+    const now = this.now(); // only affinity needs the clock (no Date.now() per connection otherwise)
+    if (!resetAffinity) {
       const a = st.affinity.get(clientIP);
       if (a && now - a.lastUsed < st.affinityMs) {
         a.lastUsed = now;
@@ -98,7 +103,7 @@ export class RoundRobinBalancer {
     }
     const ep = st.endpoints[st.index % st.endpoints.length]!;
     st.index = (st.index + 1) % st.endpoints.length;
-    if (sticky) st.affinity.set(clientIP, { endpoint: ep, lastUsed: now });
+    st.affinity.set(clientIP, { endpoint: ep, lastUsed: now });
     return ep;
   }
 

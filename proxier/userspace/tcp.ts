@@ -15,6 +15,7 @@ import type { PortMetricChildren, UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
 import { NetTcpProxySocket } from "./nettcp.js";
 import {
+  type RawConnectReq,
   type RawShutdownReq,
   type RawTcp,
   type RawTcpHandle,
@@ -69,8 +70,14 @@ export const tcpImplementation: "handles" | "net" = rawTcp ? "handles" : "net";
 
 /** One proxied connection. */
 interface Conn {
-  client: RawTcpHandle;
-  backend: RawTcpHandle | null;
+  owner: TcpProxySocket;
+  client: ConnHandle;
+  backend: ConnHandle | null;
+  /** Client IP for affinity (null: the service has none). */
+  clientIP: string | null;
+  /** Dial attempt in progress (index into the timeouts); its deadline in DialTicker ticks while dialing. */
+  attempt: number;
+  dialDeadline: number;
   /** FIN received from the client / from the backend. */
   clientEof: boolean;
   backendEof: boolean;
@@ -80,30 +87,95 @@ interface Conn {
   closed: boolean;
   bytesIn: number;
   bytesOut: number;
-  dialTimer: NodeJS.Timeout | null;
+}
+
+/** A handle of a proxied connection: carries its connection, so the callbacks below are shared, not closures. */
+interface ConnHandle extends RawTcpHandle {
+  conn: Conn | null;
+}
+
+interface DialReq extends RawConnectReq {
+  conn: Conn;
+  backend: ConnHandle;
 }
 
 /** A write still in libuv's queue: its completion resumes reading the source. */
 interface PendingWrite extends RawWriteReq {
-  owner: TcpProxySocket;
-  conn: Conn;
-  src: RawTcpHandle;
+  conn: Conn | null;
+  src: RawTcpHandle | null;
 }
 
 interface PendingShutdown extends RawShutdownReq {
-  owner: TcpProxySocket;
   conn: Conn;
   toClient: boolean;
 }
 
-// Shared completion callbacks (called with the request as `this`): no closure per write or shutdown.
+// Shared callbacks (called with the handle or request as `this`): no closure per connection, write or shutdown.
+function onReadShared(this: ConnHandle, buf: ArrayBuffer | undefined): void {
+  const conn = this.conn;
+  if (conn) conn.owner.onRead(conn, this, buf);
+}
+function onConnectDone(this: DialReq, status: number): void {
+  this.conn.owner.afterConnect(this.conn, this.backend, status);
+}
 function onWriteDone(this: PendingWrite, status: number): void {
+  const { conn, src } = this;
   this.buffer = null;
-  this.owner.afterWrite(this.conn, this.src, this.handle, status);
+  this.conn = null;
+  this.src = null;
+  if (conn && src) conn.owner.afterWrite(conn, src, this.handle, status);
 }
 function onShutdownDone(this: PendingShutdown, status: number): void {
-  this.owner.afterShutdown(this.conn, this.toClient, status);
+  this.conn.owner.afterShutdown(this.conn, this.toClient, status);
 }
+
+/**
+ * Dial timeouts of every portal on one coarse timer (TICK_MS resolution) instead of a setTimeout/clearTimeout
+ * pair per dial: the timer runs only while some dial is pending.
+ */
+const TICK_MS = 25;
+class DialTicker {
+  private tick = 0;
+  private readonly dialing = new Set<Conn>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /** Registers conn's current dial to time out after ms. */
+  add(conn: Conn, ms: number): void {
+    // +1: the first tick may come at once, so a timeout never fires early
+    conn.dialDeadline = this.tick + Math.ceil(ms / TICK_MS) + 1;
+    this.dialing.add(conn);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.onTick(), TICK_MS);
+      this.timer.unref(); // the listeners keep the process alive, not pending dials
+    }
+  }
+
+  delete(conn: Conn): void {
+    this.dialing.delete(conn);
+  }
+
+  private onTick(): void {
+    this.tick++;
+    if (this.dialing.size === 0) {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = null;
+      return;
+    }
+    for (const conn of this.dialing) {
+      if (conn.dialDeadline <= this.tick) {
+        this.dialing.delete(conn);
+        conn.owner.dialFailed(conn);
+      }
+    }
+  }
+}
+const dialTicker = new DialTicker();
+
+/**
+ * One write request object for all writes that complete at once (nearly all of them: the kernel takes the
+ * data in the write(2)); a request that ends up queued keeps its object and the next write gets a new one.
+ */
+let spareWriteReq: PendingWrite | null = null;
 
 export class TcpProxySocket implements TcpPortal {
   readonly protocol = "tcp" as const;
@@ -151,6 +223,8 @@ export class TcpProxySocket implements TcpPortal {
       this.retireCollector();
       return Promise.reject(errnoError(err, "listen"));
     }
+    // Accepted sockets inherit TCP_NODELAY from the listener (one setsockopt(2) here, none per connection).
+    h.setNoDelay(true);
     const out: { port?: number } = {};
     h.getsockname(out);
     this.port = out.port ?? 0;
@@ -166,6 +240,7 @@ export class TcpProxySocket implements TcpPortal {
       handle.close();
       return Promise.reject(errnoError(err, "listen"));
     }
+    handle.setNoDelay(true); // already set by the primary on the same socket; harmless, and sure
     this.accept(handle);
     return Promise.resolve();
   }
@@ -228,9 +303,19 @@ export class TcpProxySocket implements TcpPortal {
   private onConnection(client: RawTcpHandle): void {
     this.nAccepted++;
     this.nActive++;
+    // getpeername(2) only when affinity needs the client's address.
+    let clientIP: string | null = null;
+    if (this.usesAffinity()) {
+      const out: { address?: string } = {};
+      if (client.getpeername(out) === 0) clientIP = clientIPOf(out.address);
+    }
     const conn: Conn = {
-      client,
+      owner: this,
+      client: client as ConnHandle,
       backend: null,
+      clientIP,
+      attempt: 0,
+      dialDeadline: 0,
       clientEof: false,
       backendEof: false,
       clientShut: false,
@@ -238,86 +323,98 @@ export class TcpProxySocket implements TcpPortal {
       closed: false,
       bytesIn: 0,
       bytesOut: 0,
-      dialTimer: null,
     };
+    conn.client.conn = conn;
     this.conns.add(conn);
-    client.setNoDelay(true);
-    // getpeername(2) only when affinity needs the client's address.
-    let clientIP: string | null = null;
-    if (this.usesAffinity()) {
-      const out: { address?: string } = {};
-      if (client.getpeername(out) === 0) clientIP = clientIPOf(out.address);
-    }
-    this.dial(conn, clientIP, 0, false);
+    this.dial(conn, false);
   }
 
-  private dial(conn: Conn, clientIP: string | null, attempt: number, resetAffinity: boolean): void {
+  /** Endpoint "ip:port" → parsed, kept while the endpoint is in use (no string split per dial). */
+  private readonly endpoints = new Map<string, { host: string; port: number }>();
+
+  private dial(conn: Conn, resetAffinity: boolean): void {
     if (conn.closed) return;
-    const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, clientIP, resetAffinity) : null;
+    const attempt = conn.attempt;
+    const ep = attempt < this.dialTimeoutsMs.length ? this.lb.next(this.id.key, conn.clientIP, resetAffinity) : null;
     if (!ep) {
       this.m.noEp.inc();
       this.release(conn);
       return;
     }
-    const { host, port } = splitHostPort(ep);
-    const b = this.raw.newSocket();
+    let hp = this.endpoints.get(ep);
+    if (!hp) {
+      if (this.endpoints.size >= 1024) this.endpoints.clear(); // bounded under endpoint churn
+      hp = splitHostPort(ep);
+      this.endpoints.set(ep, hp);
+    }
+    const b = this.raw.newSocket() as ConnHandle;
+    b.conn = conn;
     conn.backend = b;
-    let settled = false;
-    const failed = () => {
-      if (settled || conn.closed) return;
-      settled = true;
-      if (conn.dialTimer) clearTimeout(conn.dialTimer);
-      conn.dialTimer = null;
-      b.close(); // a pending connect completes with ECANCELED, ignored above
-      conn.backend = null;
-      this.m.dialFail.inc();
-      // after a failed dial, do not send the client back to the endpoint that just failed
-      this.dial(conn, clientIP, attempt + 1, true);
-    };
-    const req = this.raw.newConnectReq();
-    req.address = host;
-    req.port = port;
-    req.oncomplete = (status) => {
-      if (settled || conn.closed) return;
-      if (status < 0) {
-        failed(); // refused: next endpoint at once
-        return;
-      }
-      settled = true;
-      if (conn.dialTimer) clearTimeout(conn.dialTimer);
-      conn.dialTimer = null;
-      this.splice(conn, b);
-    };
-    if (b.connect(req, host, port) !== 0) {
-      failed();
+    const req = this.raw.newConnectReq() as DialReq;
+    req.oncomplete = onConnectDone;
+    req.conn = conn;
+    req.backend = b;
+    if (b.connect(req, hp.host, hp.port) !== 0) {
+      this.dialFailed(conn);
       return;
     }
-    conn.dialTimer = setTimeout(failed, this.dialTimeoutsMs[attempt]!);
-  }
-
-  private splice(conn: Conn, b: RawTcpHandle): void {
-    const c = conn.client;
-    b.setNoDelay(true);
-    c.onread = (buf) => this.onRead(conn, c, b, buf, true);
-    b.onread = (buf) => this.onRead(conn, b, c, buf, false);
-    c.readStart();
+    // Reading is armed with the connect (one epoll registration for both; libuv reports the connect first).
+    // Nothing arrives before the connection is up, and the client is read only once it is (see afterConnect).
+    b.onread = onReadShared;
     b.readStart();
+    dialTicker.add(conn, this.dialTimeoutsMs[attempt]!);
   }
 
-  private onRead(conn: Conn, src: RawTcpHandle, dst: RawTcpHandle, buf: ArrayBuffer | undefined, fromClient: boolean) {
+  /** The current dial attempt failed (refused, error or timed out): next endpoint, affinity ignored. */
+  dialFailed(conn: Conn): void {
+    if (conn.closed) return;
+    dialTicker.delete(conn);
+    const b = conn.backend;
+    if (b) {
+      b.conn = null; // a pending connect completes with ECANCELED: ignored (afterConnect sees another backend)
+      b.close();
+    }
+    conn.backend = null;
+    this.m.dialFail.inc();
+    conn.attempt++;
+    // after a failed dial, do not send the client back to the endpoint that just failed
+    this.dial(conn, true);
+  }
+
+  afterConnect(conn: Conn, b: ConnHandle, status: number): void {
+    if (conn.closed || conn.backend !== b) return; // timed out meanwhile, or closed
+    if (status < 0) {
+      this.dialFailed(conn); // refused: next endpoint at once
+      return;
+    }
+    dialTicker.delete(conn);
+    const c = conn.client;
+    c.onread = onReadShared;
+    c.readStart();
+  }
+
+  onRead(conn: Conn, src: ConnHandle, buf: ArrayBuffer | undefined): void {
     const n = this.raw.nread();
+    const fromClient = src === conn.client;
+    const dst = fromClient ? conn.backend : conn.client;
     if (n > 0) {
-      if (conn.closed) return;
+      if (conn.closed || !dst) return;
       if (fromClient) conn.bytesIn += n;
       else conn.bytesOut += n;
       const data = new Uint8Array(buf!, this.raw.offset(), n);
-      const req = this.raw.newWriteReq() as PendingWrite;
+      let req = spareWriteReq;
+      if (req) spareWriteReq = null;
+      else {
+        req = this.raw.newWriteReq() as PendingWrite;
+        req.oncomplete = onWriteDone;
+      }
       req.handle = dst;
-      req.oncomplete = onWriteDone;
-      req.owner = this;
       req.conn = conn;
       req.src = src;
       if (dst.writeBuffer(req, data) !== 0) {
+        req.conn = null;
+        req.src = null;
+        spareWriteReq = req;
         this.release(conn);
         return;
       }
@@ -326,11 +423,15 @@ export class TcpProxySocket implements TcpPortal {
         // until the queue is empty again (back-pressure; memory per connection stays bounded).
         req.buffer = data;
         src.readStop();
+      } else {
+        req.conn = null;
+        req.src = null;
+        spareWriteReq = req;
       }
       return;
     }
     if (n === 0) return; // EAGAIN
-    if (n !== UV_EOF) {
+    if (n !== UV_EOF || !dst) {
       this.release(conn); // reset or error: cut both sides
       return;
     }
@@ -362,7 +463,6 @@ export class TcpProxySocket implements TcpPortal {
     const req = this.raw.newShutdownReq() as PendingShutdown;
     req.handle = dst;
     req.oncomplete = onShutdownDone;
-    req.owner = this;
     req.conn = conn;
     req.toClient = !fromClient;
     const err = dst.shutdown(req);
@@ -386,10 +486,13 @@ export class TcpProxySocket implements TcpPortal {
   private release(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
-    if (conn.dialTimer) clearTimeout(conn.dialTimer);
-    conn.dialTimer = null;
+    dialTicker.delete(conn);
+    conn.client.conn = null;
     conn.client.close();
-    conn.backend?.close();
+    if (conn.backend) {
+      conn.backend.conn = null;
+      conn.backend.close();
+    }
     conn.backend = null;
     this.conns.delete(conn);
     this.nActive--;

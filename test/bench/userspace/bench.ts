@@ -31,6 +31,11 @@ const ROUNDS = opt("rounds", 2);
  * 1 = every path starts from the same state; `--tw-reuse 2` reproduces the default.
  */
 const TW_REUSE = opt("tw-reuse", 1);
+/** `--node-args "--cpu-prof --cpu-prof-dir=/tmp/p"`: extra node flags for the podwire proxy (and its workers). */
+const NODE_ARGS = (() => {
+  const i = args.indexOf("--node-args");
+  return i >= 0 ? (args[i + 1] ?? "").split(" ").filter(Boolean) : [];
+})();
 const listOpt = (name: string): string[] | null => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? (args[i + 1] ?? "").split(",").filter(Boolean) : null;
@@ -42,15 +47,17 @@ const NO_WRK: WrkResult = {
   rps: Number.NaN,
   requests: 0,
   cpuUsPerReq: Number.NaN,
+  userUsPerReq: Number.NaN,
   p50ms: Number.NaN,
   p99ms: Number.NaN,
   errors: 0,
 };
 
-/** CPU time (user + system, µs) of pids and their child processes (workers), from /proc. */
-function cpuUs(pids: number[]): number {
+/** CPU time (user and system, µs) of pids and their child processes (workers), from /proc. */
+function cpuUs(pids: number[]): { user: number; sys: number } {
   const tick = 1e6 / 100; // USER_HZ
-  let total = 0;
+  let user = 0;
+  let sys = 0;
   const seen = new Set<number>();
   const visit = (pid: number) => {
     if (seen.has(pid)) return;
@@ -58,7 +65,8 @@ function cpuUs(pids: number[]): number {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(f[11]) + Number(f[12])) * tick; // utime, stime
+      user += Number(f[11]) * tick; // utime
+      sys += Number(f[12]) * tick; // stime
       for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/))
         if (c) visit(Number(c));
     } catch {
@@ -66,7 +74,7 @@ function cpuUs(pids: number[]): number {
     }
   };
   for (const p of pids) visit(p);
-  return total;
+  return { user, sys };
 }
 const NODE_IP = "198.18.0.1";
 const HTTP_PORT = 8080;
@@ -94,6 +102,8 @@ interface WrkResult {
   requests: number;
   /** CPU (user + system) the proxy process(es) spent per request, µs; NaN where there is no proxy. */
   cpuUsPerReq: number;
+  /** The user-space part of cpuUsPerReq. */
+  userUsPerReq: number;
   p50ms: number;
   p99ms: number;
   errors: number;
@@ -114,14 +124,16 @@ async function wrk(ns: string, url: string, close: boolean, proxyPids: number[] 
   const cpu1 = cpuUs(proxyPids);
   const out = r.stdout;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const cpuUsPerReq = proxyPids.length && requests ? (cpu1 - cpu0) / requests : Number.NaN;
+  const per = (x: number) => (proxyPids.length && requests ? x / requests : Number.NaN);
+  const cpuUsPerReq = per(cpu1.user + cpu1.sys - cpu0.user - cpu0.sys);
+  const userUsPerReq = per(cpu1.user - cpu0.user);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
   const errM = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errM ? errM.slice(1).reduce((s, x) => s + Number(x), 0) : 0) + non2xx;
-  return { rps, requests, cpuUsPerReq, p50ms: p50, p99ms: p99, errors };
+  return { rps, requests, cpuUsPerReq, userUsPerReq, p50ms: p50, p99ms: p99, errors };
 }
 
 async function iperf(ns: string, host: string, port: number): Promise<number> {
@@ -183,6 +195,7 @@ async function main(): Promise<void> {
       proxy = new NsProcess(
         startIn(ns, [
           process.execPath,
+          ...NODE_ARGS,
           join(FIXTURES, "proxy.js"),
           JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
         ]),
@@ -219,7 +232,7 @@ async function main(): Promise<void> {
           list.push({ bulk, ka, nc });
           samples[p.name] = list;
           console.log(
-            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${nc.cpuUsPerReq.toFixed(0)} µs`,
+            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${nc.cpuUsPerReq.toFixed(0)} µs (user ${nc.userUsPerReq.toFixed(0)})`,
           );
         } finally {
           if (p.workers !== undefined) await stopPodwire();
@@ -238,6 +251,7 @@ async function main(): Promise<void> {
         rps: med(xs.map((x) => f(x).rps)),
         requests: xs.reduce((a, x) => a + f(x).requests, 0),
         cpuUsPerReq: med(xs.map((x) => f(x).cpuUsPerReq)),
+        userUsPerReq: med(xs.map((x) => f(x).userUsPerReq)),
         p50ms: med(xs.map((x) => f(x).p50ms)),
         p99ms: med(xs.map((x) => f(x).p99ms)),
         errors: xs.reduce((a, x) => a + f(x).errors, 0),
