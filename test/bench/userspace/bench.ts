@@ -1,7 +1,7 @@
 /**
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
- *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 2] [--paths a,b] [--loads bulk,ka,nc]
+ *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 3] [--paths a,b] [--loads bulk,ka,nc]
  *     [--tw-reuse 1]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
@@ -22,7 +22,7 @@ const opt = (name: string, def: number) => {
 };
 const SECONDS = opt("seconds", 8);
 const CONNS = opt("conns", 50);
-const ROUNDS = opt("rounds", 2);
+const ROUNDS = opt("rounds", 3);
 /**
  * `net.ipv4.tcp_tw_reuse` in the bench namespace (wrk's). Through podwire most client legs end with the client
  * closing first, so TIME_WAIT sockets pile up on wrk's ephemeral ports; with Linux's default (2: loopback
@@ -76,6 +76,8 @@ function cpuUs(pids: number[]): { user: number; sys: number } {
   for (const p of pids) visit(p);
   return { user, sys };
 }
+/** haproxy's threads: one, as each podwire path has one accepting process (the fair CPU budget for the rates). */
+const PEER_THREADS = 1;
 const NODE_IP = "198.18.0.1";
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
     // The peer: haproxy in TCP mode, one thread, the same backends.
     writeFileSync(
       join(dir, "peer.cfg"),
-      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout client 30s\n  timeout server 30s\n  timeout connect 5s\n` +
+      `global\n  nbthread ${PEER_THREADS}\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout client 30s\n  timeout server 30s\n  timeout connect 5s\n` +
         `listen web\n  bind ${NODE_IP}:${HAPROXY_HTTP}\n  server b1 ${NODE_IP}:${HTTP_PORT}\n` +
         `listen bulk\n  bind ${NODE_IP}:${HAPROXY_IPERF}\n  server b1 ${NODE_IP}:${IPERF_PORT}\n`,
     );
@@ -216,78 +218,118 @@ async function main(): Promise<void> {
       { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
     const paths = allPaths.filter((p) => !ONLY_PATHS || ONLY_PATHS.includes(p.name));
-    type Sample = { bulk: number; ka: WrkResult; nc: WrkResult };
+    type Sample = { bulk: number; ka: WrkResult; nc: WrkResult; load: number };
     const samples: Record<string, Sample[]> = {};
-    // Rounds interleave the paths so a noisy neighbour hurts them alike; the median round is reported.
+    const load1 = () => os.loadavg()[0]!;
+    const f0 = (x: number) => x.toFixed(0);
+    const f2 = (x: number) => x.toFixed(2);
+    const loadsAtStart = os.loadavg();
+    // Rounds interleave the paths so a noisy neighbour hurts them alike; per-round ratios compare neighbours in
+    // time, and the median with its spread over the rounds is reported.
     for (let round = 0; round < ROUNDS; round++) {
       for (const p of paths) {
         if (p.workers !== undefined) await startPodwire(p.workers);
         try {
+          const load = load1();
           const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
           // nsenter execs its command, so these are the proxies' own PIDs (workers are found as children).
           const pids = p.name === "haproxy" ? [haproxyPeer.pid!] : p.workers !== undefined ? [proxy!.child.pid!] : [];
           const ka = LOADS.has("ka") ? await wrk(ns, p.http, false, pids) : NO_WRK;
           const nc = LOADS.has("nc") ? await wrk(ns, p.http, true, pids) : NO_WRK;
           const list = samples[p.name] ?? [];
-          list.push({ bulk, ka, nc });
+          list.push({ bulk, ka, nc, load });
           samples[p.name] = list;
           console.log(
-            `round ${round + 1} ${p.name.padEnd(10)} bulk ${bulk.toFixed(2)} Gbit/s | keep-alive ${ka.rps.toFixed(0)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${nc.rps.toFixed(0)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${nc.cpuUsPerReq.toFixed(0)} µs (user ${nc.userUsPerReq.toFixed(0)})`,
+            `round ${round + 1} ${p.name.padEnd(10)} load ${load.toFixed(1)} | bulk ${f2(bulk)} Gbit/s | keep-alive ${f0(ka.rps)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${f0(nc.rps)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${f0(ka.cpuUsPerReq)} µs, new-conn ${f0(nc.cpuUsPerReq)} µs (user ${f0(nc.userUsPerReq)})`,
           );
         } finally {
           if (p.workers !== undefined) await stopPodwire();
         }
       }
     }
+    const sorted = (xs: number[]) => xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
     const med = (xs: number[]) => {
-      if (xs.length === 0) return Number.NaN;
-      const sorted = [...xs].sort((a, b) => a - b);
-      const m = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+      const s = sorted(xs);
+      if (s.length === 0) return Number.NaN;
+      const m = Math.floor(s.length / 2);
+      return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
     };
-    const agg = (name: string): Sample => {
-      const xs = samples[name] ?? []; // a path left out by --paths: NaN figures
-      const w = (f: (s: Sample) => WrkResult): WrkResult => ({
-        rps: med(xs.map((x) => f(x).rps)),
-        requests: xs.reduce((a, x) => a + f(x).requests, 0),
-        cpuUsPerReq: med(xs.map((x) => f(x).cpuUsPerReq)),
-        userUsPerReq: med(xs.map((x) => f(x).userUsPerReq)),
-        p50ms: med(xs.map((x) => f(x).p50ms)),
-        p99ms: med(xs.map((x) => f(x).p99ms)),
-        errors: xs.reduce((a, x) => a + f(x).errors, 0),
-      });
-      return { bulk: med(xs.map((x) => x.bulk)), ka: w((x) => x.ka), nc: w((x) => x.nc) };
+    /** "median (min–max)" over the rounds. */
+    const spread = (xs: number[], fmt: (x: number) => string) => {
+      const s = sorted(xs);
+      if (s.length === 0) return "n/a";
+      return s.length === 1 ? fmt(s[0]!) : `${fmt(med(s))} (${fmt(s[0]!)}–${fmt(s[s.length - 1]!)})`;
     };
-    const d = agg("direct");
-    const h = agg("haproxy");
-    const ratio = (a: number, b: number) => (a / b).toFixed(2);
-    const ms = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)} ms`;
-    console.log(`\nmedian of ${ROUNDS} round(s):`);
+    const of = (name: string) => samples[name] ?? []; // a path left out by --paths: no figures
+    const col = (name: string, f: (x: Sample) => number) => of(name).map(f);
+    console.log(`\nmedian (min–max) of ${ROUNDS} round(s):`);
     for (const p of paths) {
-      const r = agg(p.name);
+      const xs = of(p.name);
+      const cpu =
+        p.name === "direct"
+          ? ""
+          : ` | proxy CPU/req keep-alive ${spread(
+              col(p.name, (x) => x.ka.cpuUsPerReq),
+              f0,
+            )} µs, new-conn ${spread(
+              col(p.name, (x) => x.nc.cpuUsPerReq),
+              f0,
+            )} µs (user ${spread(
+              col(p.name, (x) => x.nc.userUsPerReq),
+              f0,
+            )})`;
+      const errors = xs.reduce((a, x) => a + x.ka.errors + x.nc.errors, 0);
       console.log(
-        `${p.name.padEnd(10)} bulk ${r.bulk.toFixed(2)} Gbit/s | keep-alive ${r.ka.rps.toFixed(0)} req/s | new-conn ${r.nc.rps.toFixed(0)} req/s | errors ${r.ka.errors + r.nc.errors}${Number.isNaN(r.nc.cpuUsPerReq) ? "" : ` | proxy CPU/req keep-alive ${r.ka.cpuUsPerReq.toFixed(0)} µs, new-conn ${r.nc.cpuUsPerReq.toFixed(0)} µs`}`,
+        `${p.name.padEnd(10)} bulk ${spread(
+          col(p.name, (x) => x.bulk),
+          f2,
+        )} Gbit/s | keep-alive ${spread(
+          col(p.name, (x) => x.ka.rps),
+          f0,
+        )} req/s | new-conn ${spread(
+          col(p.name, (x) => x.nc.rps),
+          f0,
+        )} req/s | errors ${errors}${cpu} | load ${spread(
+          col(p.name, (x) => x.load),
+          (x) => x.toFixed(1),
+        )}`,
       );
     }
+    /** Per-round ratio a/b (the two ran minutes apart at most), then median and spread over the rounds. */
+    const ratios = (a: string, b: string, f: (x: Sample) => number) => {
+      const xa = of(a);
+      const xb = of(b);
+      return spread(
+        xa.map((x, i) => (xb[i] ? f(x) / f(xb[i]!) : Number.NaN)),
+        f2,
+      );
+    };
     for (const name of ["podwire", "podwire-w1"]) {
-      const pw = agg(name);
+      if (!of(name).length) continue;
       console.log(
-        `${name}/haproxy: bulk ${ratio(pw.bulk, h.bulk)} (target >= 0.80), keep-alive ${ratio(pw.ka.rps, h.ka.rps)}, new-conn ${ratio(pw.nc.rps, h.nc.rps)} (target >= 0.70)`,
+        `${name}/haproxy: bulk ${ratios(name, "haproxy", (x) => x.bulk)} (target >= 0.80), keep-alive ${ratios(name, "haproxy", (x) => x.ka.rps)}, new-conn ${ratios(name, "haproxy", (x) => x.nc.rps)} (target >= 0.70)`,
       );
       console.log(
-        `${name}/direct: bulk ${ratio(pw.bulk, d.bulk)}, keep-alive ${ratio(pw.ka.rps, d.ka.rps)}, new-conn ${ratio(pw.nc.rps, d.nc.rps)}`,
+        `${name}/direct: bulk ${ratios(name, "direct", (x) => x.bulk)}, keep-alive ${ratios(name, "direct", (x) => x.ka.rps)}, new-conn ${ratios(name, "direct", (x) => x.nc.rps)}`,
       );
       // CPU per request depends much less on what else runs on the machine than req/s does.
       console.log(
-        `${name}/haproxy CPU per request (haproxy µs ÷ podwire µs, higher is better): keep-alive ${ratio(h.ka.cpuUsPerReq, pw.ka.cpuUsPerReq)}, new-conn ${ratio(h.nc.cpuUsPerReq, pw.nc.cpuUsPerReq)}`,
+        `${name}/haproxy CPU per request (haproxy µs ÷ podwire µs, higher is better): keep-alive ${ratios("haproxy", name, (x) => x.ka.cpuUsPerReq)}, new-conn ${ratios("haproxy", name, (x) => x.nc.cpuUsPerReq)}`,
       );
     }
     for (const name of ["haproxy", "podwire", "podwire-w1"]) {
-      const r = agg(name);
+      if (!of(name).length || !of("direct").length) continue;
+      const d = (f: (x: Sample) => number) => med(col(name, f)) - med(col("direct", f));
+      const ms = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)} ms`;
       console.log(
-        `${name} added latency vs direct: keep-alive p50 ${ms(r.ka.p50ms - d.ka.p50ms)} p99 ${ms(r.ka.p99ms - d.ka.p99ms)}; new-conn p50 ${ms(r.nc.p50ms - d.nc.p50ms)} p99 ${ms(r.nc.p99ms - d.nc.p99ms)}`,
+        `${name} added latency vs direct (medians): keep-alive p50 ${ms(d((x) => x.ka.p50ms))} p99 ${ms(d((x) => x.ka.p99ms))}; new-conn p50 ${ms(d((x) => x.nc.p50ms))} p99 ${ms(d((x) => x.nc.p99ms))}`,
       );
     }
+    // The CPU budget of each side: one accepting thread/process each (the fair comparison for the rates).
+    console.log(
+      `CPU budget: haproxy nbthread ${PEER_THREADS} (mode tcp, maxconn 9000, no splice options); podwire 1 process accepting (--proxy-workers 0); podwire-w1 1 worker process accepting, the primary only holding the socket (--proxy-workers 1)`,
+    );
+    console.log(`load average at start ${loadsAtStart.map((x) => x.toFixed(1)).join(" ")}`);
     console.log(
       `machine: ${os.cpus().length}x ${os.cpus()[0]?.model ?? "?"}, kernel ${os.release()}, node ${process.version}, load average ${os
         .loadavg()
