@@ -15,7 +15,7 @@ import { isAscii } from "node:buffer";
 import { isBuiltinChain } from "./model.js";
 
 /** A growable Int32Array. */
-class IntVec {
+export class IntVec {
   a: Int32Array;
   n = 0;
   constructor(cap: number) {

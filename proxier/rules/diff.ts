@@ -8,8 +8,10 @@
 import { commentService, ruleText } from "./canonical.js";
 import { sameRulesAll } from "./chain-index.js";
 import type { Chain, Dump, Rule } from "./model.js";
-import { ChainNamer, SERVICE_NAME_RE } from "./names.js";
-import { chainIndexOf, type IndexedChains, parseRuleLine, rawTextOf } from "./parse.js";
+import { lineHunks } from "./line-diff.js";
+import { ChainNamer, SERVICE_NAME_RE, SHARED_CHAINS } from "./names.js";
+import { chainIndexOf, type IndexedChains, PlainChains, parseRuleLine, plainDumpOf, rawTextOf } from "./parse.js";
+import { touchedChains } from "./plain-scan.js";
 
 export interface DiffOptions {
   /** Compare only this table. */
@@ -73,6 +75,7 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
   const tables = new Set([...a.tables.keys(), ...b.tables.keys()]);
   const none: Delta = { removed: [], added: [], reordered: false };
   const virtual = (c: Chain): Chain => ({ name: c.name, builtin: true, policy: "ACCEPT", rules: [], line: 0 });
+  const touched = touchedOnly(a, b);
   for (const t of tables) {
     if (table && t !== table) continue;
     const ta = a.tables.get(t);
@@ -90,6 +93,11 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
       } else if (x) out.push({ va: { table: t, chain: x }, delta: { removed: x.rules, added: [], reordered: false } });
       else if (y) out.push({ vb: { table: t, chain: y }, delta: { removed: [], added: y.rules, reordered: false } });
     };
+    const names = touched?.get(t);
+    if (touched) {
+      for (const n of names ?? []) visit(ta?.chains.get(n), tb?.chains.get(n));
+      continue;
+    }
     const xa = ta && chainIndexOf(ta.chains);
     const xb = tb && chainIndexOf(tb.chains);
     if (xa && xb) {
@@ -98,6 +106,41 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
     }
     for (const ca of ta?.chains.values() ?? []) visit(ca, tb?.chains.get(ca.name));
     for (const cb of tb?.chains.values() ?? []) if (!ta?.chains.has(cb.name)) visit(undefined, cb);
+  }
+  return out;
+}
+
+/**
+ * For two scanned plain dumps (plain-scan.ts): per table, the chains that have a line in the edit script between
+ * the files (every other chain is identical on both sides), in the order the full loop would visit them — the
+ * first dump's declaration order, then the second's new chains. Their chain objects, and the shared chains names
+ * are resolved from, are made in one pass over each table's runs. Null when the whole tables are needed (no
+ * usable edit script, a changed table line, or a touched chain the scan cannot make exactly).
+ */
+function touchedOnly(a: Dump, b: Dump): Map<string, string[]> | null {
+  const pa = plainDumpOf(a);
+  const pb = plainDumpOf(b);
+  if (!pa || !pb) return null;
+  const touched = touchedChains(pa, pb, lineHunks(pa.bytes, pb.bytes));
+  if (!touched) return null;
+  const out = new Map<string, string[]>();
+  for (const [t, set] of touched) {
+    const ca = a.tables.get(t)?.chains;
+    const cb = b.tables.get(t)?.chains;
+    if (!(ca instanceof PlainChains) || !(cb instanceof PlainChains)) return null;
+    const want = [...set, ...SHARED_CHAINS];
+    if (!ca.prefetch(want) || !cb.prefetch(want)) return null;
+    const order = (n: string) => {
+      const i = ca.declIndex(n);
+      return i >= 0 ? i : ca.pt.nDecl + cb.declIndex(n);
+    };
+    out.set(
+      t,
+      [...set]
+        .map((n) => [order(n), n] as const)
+        .sort((x, y) => x[0] - y[0])
+        .map((x) => x[1]),
+    );
   }
   return out;
 }

@@ -31,7 +31,8 @@ const JUMP_RE = / -[jg] (KUBE-(?:SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16})(?: |$)/;
 const COMMENT_RE = /--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/;
 const PROTOS = ["tcp", "udp", "sctp"];
 /** Chains whose rules jump to per-service chains and carry the service's name in their comments. */
-const SHARED = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"];
+export const SHARED_CHAINS = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"];
+const SHARED = SHARED_CHAINS;
 
 export function chainKind(chain: string): ServiceChainKind | null {
   const m = KIND_RE.exec(chain);

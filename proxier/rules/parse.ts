@@ -4,8 +4,10 @@
  * (`-P`/`-N`/`-A` lines without a `*table` header). The result is the rule set the input describes: for a
  * payload, the state it leaves when applied to empty tables.
  */
+import { isAscii } from "node:buffer";
 import { type DumpIndex, indexDump, type TableIndex } from "./chain-index.js";
 import { type Chain, type Dump, isBuiltinChain, type Rule, type Table } from "./model.js";
+import { declsOf, findDecl, type PlainDump, type PlainTable, runsOf, scanPlain } from "./plain-scan.js";
 import { decodeRules } from "./read.js";
 import { parseRuleWords, RuleSyntaxError, ruleKey } from "./normalize.js";
 import { TokenizeError, tokenize, type Word } from "./tokenize.js";
@@ -233,7 +235,173 @@ Object.defineProperty(IndexedChains.prototype, "size", {
 
 /** The chain index behind a table's chains (lazy parse of a plain dump), or null. */
 export function chainIndexOf(chains: Map<string, Chain>): IndexedChains | null {
+  if (chains instanceof PlainChains) return chainIndexOf(chains.toWhole());
   return chains instanceof IndexedChains && chains.index() ? chains : null;
+}
+
+/**
+ * The chains of a table of a plain dump that has only been scanned (plain-scan.ts): chain objects are made from
+ * the bytes when asked for by name (a native search of the declarations, one pass over the table's runs). What
+ * a name lookup cannot answer exactly (iterating, size, changes; a chain declared twice, used before its
+ * declaration or not declared) turns the map into a view of the whole table — the chain index, or the full
+ * parser when the dump needs it — which from then on answers everything.
+ */
+export class PlainChains extends Map<string, Chain> {
+  private made = new Map<string, LazyChain | null>();
+  private declIds = new Map<string, number>();
+  private whole: Map<string, Chain> | null = null;
+  constructor(
+    readonly pt: PlainTable,
+    readonly pd: PlainDump,
+    private readonly source: string,
+    private readonly wholeDump: () => Dump,
+  ) {
+    super();
+  }
+  /** The scanned table while the map still answers from it, else null. */
+  plain(): PlainTable | null {
+    return this.whole ? null : this.pt;
+  }
+  /** The whole table's chains (made now if needed); this map answers from it from now on. */
+  toWhole(): Map<string, Chain> {
+    this.whole ??= this.wholeDump().tables.get(this.pt.name)?.chains ?? new Map<string, Chain>();
+    return this.whole;
+  }
+  /** Index of the chain's declaration (declaration order), -1 when not declared. */
+  declIndex(name: string): number {
+    return this.declIds.get(name) ?? findDecl(this.pt, this.pd.bytes, name);
+  }
+  /**
+   * Makes the chain objects of these names now, with one pass over the runs. False when one of them needs the
+   * whole table (then the map has switched to it).
+   */
+  prefetch(names: Iterable<string>): boolean {
+    if (this.whole) return false;
+    const todo = new Set<string>();
+    for (const name of names) if (!this.made.has(name)) todo.add(name);
+    if (!todo.size) return true;
+    const decls = declsOf(this.pt, this.pd.bytes, todo);
+    const runs = runsOf(this.pt, decls);
+    const t = this.pt;
+    for (const name of todo) {
+      const ds = decls.get(name)!;
+      if (ds.length > 1) {
+        this.toWhole(); // declared again: that flushes the chain, the parser's business
+        return false;
+      }
+      const id = ds.length ? ds[0]! : -1;
+      const rs = runs.get(name)!;
+      if (id < 0) {
+        if (rs.length) {
+          this.toWhole(); // used without a declaration: the parser's business
+          return false;
+        }
+        this.made.set(name, null);
+        continue;
+      }
+      const at = t.declStart[id]!;
+      if (rs.length && rs[0]! < at) {
+        this.toWhole(); // used before its declaration
+        return false;
+      }
+      this.declIds.set(name, id);
+      this.made.set(name, this.makeChain(name, at, t.declLine[id]!, rs));
+    }
+    return true;
+  }
+  private makeChain(name: string, declAt: number, line: number, rs: number[]): LazyChain {
+    const bytes = this.pd.bytes;
+    const c = new LazyChain(this.pt.name, name, line, this.source);
+    if (c.builtin) {
+      const sp = bytes.indexOf(32, declAt);
+      let sp2 = bytes.indexOf(32, sp + 1);
+      const e = bytes.indexOf(10, sp);
+      if (sp2 < 0 || sp2 > e) sp2 = e;
+      c.policy = bytes.toString("utf8", sp + 1, sp2);
+    }
+    const runs: number[] = [];
+    if (rs.length > 3) {
+      // many runs (KUBE-SERVICES: one per service): gathered into one buffer, decoded once
+      let total = -1;
+      for (let i = 0; i < rs.length; i += 3) total += rs[i + 1]! - rs[i]! + 1;
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (let i = 0; i < rs.length; i += 3) {
+        if (at > 0) out[at++] = 10;
+        const n = bytes.copy(out, at, rs[i]!, rs[i + 1]!);
+        runs.push(at, at + n, rs[i + 2]!);
+        at += n;
+      }
+      // byte offsets are character offsets in ASCII text
+      if (isAscii(out)) {
+        c.loadRuns(out.toString("latin1"), runs);
+        return c;
+      }
+      runs.length = 0;
+    }
+    const parts: string[] = [];
+    let at = 0;
+    for (let i = 0; i < rs.length; i += 3) {
+      const p = bytes.toString("utf8", rs[i]!, rs[i + 1]!);
+      runs.push(at, at + p.length, rs[i + 2]!);
+      parts.push(p);
+      at += p.length + 1;
+    }
+    c.loadRuns(parts.length === 1 ? parts[0]! : parts.join("\n"), runs);
+    return c;
+  }
+  override get(name: string): Chain | undefined {
+    if (this.whole) return this.whole.get(name);
+    if (!this.made.has(name) && !this.prefetch([name])) return this.whole!.get(name);
+    return this.made.get(name) ?? undefined;
+  }
+  override has(name: string): boolean {
+    if (this.whole) return this.whole.has(name);
+    if (this.made.has(name)) return this.made.get(name) !== null;
+    if (findDecl(this.pt, this.pd.bytes, name) >= 0) return true;
+    // an undeclared built-in chain exists when something appends to it
+    return isBuiltinChain(this.pt.name, name) ? this.get(name) !== undefined : false;
+  }
+  override set(name: string, c: Chain): this {
+    this.toWhole().set(name, c);
+    return this;
+  }
+  override delete(name: string): boolean {
+    return this.toWhole().delete(name);
+  }
+  override clear(): void {
+    this.toWhole().clear();
+  }
+  override forEach(f: (c: Chain, name: string, m: Map<string, Chain>) => void, thisArg?: unknown): void {
+    this.toWhole().forEach(f, thisArg);
+  }
+  override keys(): MapIterator<string> {
+    return this.toWhole().keys();
+  }
+  override values(): MapIterator<Chain> {
+    return this.toWhole().values();
+  }
+  override entries(): MapIterator<[string, Chain]> {
+    return this.toWhole().entries();
+  }
+  override [Symbol.iterator](): MapIterator<[string, Chain]> {
+    return this.toWhole()[Symbol.iterator]();
+  }
+}
+Object.defineProperty(PlainChains.prototype, "size", {
+  get(this: PlainChains): number {
+    return this.toWhole().size;
+  },
+});
+
+/** The scanned bytes behind a dump whose tables all still answer from them (see PlainChains), or null. */
+export function plainDumpOf(d: Dump): PlainDump | null {
+  let pd: PlainDump | null = null;
+  for (const t of d.tables.values()) {
+    if (!(t.chains instanceof PlainChains) || !t.chains.plain()) return null;
+    pd = t.chains.pd;
+  }
+  return pd;
 }
 
 function dumpFromIndex(x: DumpIndex, source: string): Dump {
@@ -276,10 +444,31 @@ function fastTokenize(line: string): Word[] {
 export function parseRules(input: string | Uint8Array, opts: ParseOptions = {}): Dump {
   const src = opts.source ?? "";
   if (opts.lazy) {
-    const x = indexDump(typeof input === "string" ? Buffer.from(input, "utf8") : input);
-    if (x) return dumpFromIndex(x, src);
+    const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
+    const pd = scanPlain(bytes);
+    if (pd) {
+      // scanned only: chains are made when asked for; the whole dump (index or parse) only if something needs it
+      let whole: Dump | null = null;
+      const wholeDump = () => (whole ??= wholeParse(bytes, opts));
+      const d = emptyDump();
+      for (const t of pd.tables) d.tables.set(t.name, { name: t.name, chains: new PlainChains(t, pd, src, wholeDump) });
+      return d;
+    }
+    return wholeParse(bytes, opts);
   }
-  const text = typeof input === "string" ? input : decodeRules(input);
+  return parseLines(typeof input === "string" ? input : decodeRules(input), opts);
+}
+
+/** A lazy parse of the whole dump: the chain index of a plain dump, else the line parser. */
+function wholeParse(bytes: Uint8Array, opts: ParseOptions): Dump {
+  const x = indexDump(bytes);
+  if (x) return dumpFromIndex(x, opts.source ?? "");
+  return parseLines(decodeRules(bytes), opts);
+}
+
+/** The line parser. */
+function parseLines(text: string, opts: ParseOptions): Dump {
+  const src = opts.source ?? "";
   const dump = emptyDump();
   let table: Table | null = null;
   let saveFormat = false;
