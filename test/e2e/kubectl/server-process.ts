@@ -76,10 +76,20 @@ export async function startServerProcess(extraArgs: string[] = [], dirIn?: strin
     proc.stderr?.on("data", (c: Buffer) => {
       out += c.toString();
     });
-    const deadline = Date.now() + 30_000;
+    // Generous: on a loaded 2-core CI machine a cold start (node, sqlite, openssl key generation) has taken over
+    // 30 s. This is a deadline for a condition, not a wait.
+    const deadline = Date.now() + 120_000;
     while (!(await healthy(port))) {
-      if (proc.exitCode !== null) throw new Error(`podwire server exited ${proc.exitCode}: ${out}`);
-      if (Date.now() > deadline) throw new Error(`podwire server not ready: ${out}`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`podwire server exited ${proc.exitCode ?? proc.signalCode}: ${out}`);
+      if (Date.now() > deadline) {
+        // Kill it before giving up: a live child keeps the test file's process (and node --test, and CI) waiting
+        // forever, and the caller never gets the handle to clean it up.
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGKILL");
+        await exited;
+        throw new Error(`podwire server not ready after 120 s: ${out}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     return proc;

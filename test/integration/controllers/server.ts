@@ -54,7 +54,8 @@ export async function startServer(
   };
   try {
     const kubeconfig = join(dir, "admin.kubeconfig");
-    const deadline = Date.now() + 30_000;
+    // A deadline for a condition (not a wait): a cold start on a loaded 2-core CI machine has taken over 30 s.
+    const deadline = Date.now() + 120_000;
     while (!existsSync(kubeconfig) || !/listening/.test(out)) {
       if (child.exitCode !== null) throw new Error(`podwire server exited: ${out}`);
       if (Date.now() > deadline) throw new Error(`podwire server did not start: ${out}`);
