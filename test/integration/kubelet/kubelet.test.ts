@@ -572,11 +572,15 @@ describe("kubelet with the process runtime", () => {
     assert.match(s?.state?.terminated?.message ?? "", /^Container c failed startup probe: /);
   });
 
-  /** A hostNetwork pod (so the kubelet reaches it on 127.0.0.1) that starts listening after `delayMs`. */
+  /**
+   * A hostNetwork pod (so the kubelet reaches it on 127.0.0.1) that starts listening once the file `gate` exists
+   * (at once without one). A gate, not a timer: under load the kubelet's "running" status can come later than any
+   * fixed delay, and the test must see it before the port answers.
+   */
   const lateListener = (
     name: string,
     port: number,
-    delayMs: number,
+    gate: string | undefined,
     probe: Pod["spec"]["containers"][0]["startupProbe"],
   ) =>
     pod(
@@ -588,7 +592,9 @@ describe("kubelet with the process runtime", () => {
           command: [
             process.execPath,
             "-e",
-            `setTimeout(() => require("http").createServer((q, r) => { r.statusCode = q.url === "/ok" ? 200 : 500; r.end(); }).listen(${port}, "127.0.0.1"), ${delayMs})`,
+            `const listen = () => require("http").createServer((q, r) => { r.statusCode = q.url === "/ok" ? 200 : 500; r.end(); }).listen(${port}, "127.0.0.1");
+            const gate = ${JSON.stringify(gate ?? "")};
+            const t = setInterval(() => { if (!gate || require("fs").existsSync(gate)) { clearInterval(t); listen(); } }, 50);`,
           ],
           startupProbe: probe,
         },
@@ -614,9 +620,11 @@ describe("kubelet with the process runtime", () => {
         handler === "httpGet"
           ? { httpGet: { path: "/ok", port }, periodSeconds: 1, failureThreshold: 30 }
           : { tcpSocket: { port }, periodSeconds: 1, failureThreshold: 30 };
-      await fake.create(lateListener(name, port, 4000, probe));
+      const gate = join(dir, `${name}-listen`);
+      await fake.create(lateListener(name, port, gate, probe));
       await until("running, not started", () => status(name)?.state?.running && status(name)?.started === false);
       assert.equal(readyCond(name), "False");
+      writeFileSync(gate, "");
       await until("started", () => status(name)?.started === true, 20_000);
       await until("Ready", () => readyCond(name) === "True");
       assert.equal(status(name)?.restartCount, 0);
@@ -626,7 +634,7 @@ describe("kubelet with the process runtime", () => {
   it("startupProbe httpGet: a non-2xx/3xx answer counts as failure (restart after failureThreshold)", async () => {
     const port = await freePort();
     await fake.create(
-      lateListener("starthttp500", port, 0, {
+      lateListener("starthttp500", port, undefined, {
         httpGet: { path: "/bad", port },
         periodSeconds: 1,
         failureThreshold: 2,
@@ -642,10 +650,16 @@ describe("kubelet with the process runtime", () => {
 
   it("init containers run in order to completion (a failing one retried) before the app containers", async () => {
     const once = join(dir, "init2-failed-once");
+    // init1 runs until the test has seen it running (a gate file, not a fixed sleep that a slow status update can miss).
+    const init1Gate = join(dir, "init1-may-finish");
     await fake.create(
       pod("initpod", [{ name: "c", image: "x", command: ["sh", "-c", `echo app-sees-$(cat ${once}); sleep 600`] }], {
         initContainers: [
-          { name: "init1", image: "x", command: ["sh", "-c", "echo one; sleep 2"] },
+          {
+            name: "init1",
+            image: "x",
+            command: ["sh", "-c", `echo one; while [ ! -f ${init1Gate} ]; do sleep 0.1; done`],
+          },
           {
             name: "init2",
             image: "x",
@@ -661,6 +675,7 @@ describe("kubelet with the process runtime", () => {
     assert.equal(cond("Initialized")?.status, "False");
     assert.equal(cond("Initialized")?.message, "containers with incomplete status: [init1 init2]");
     assert.equal(pending?.status?.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
+    writeFileSync(init1Gate, "");
     await until("Running after init", () => getPod("initpod")?.status?.phase === "Running", 30_000);
     const st = getPod("initpod")?.status;
     const [i1, i2] = st?.initContainerStatuses ?? [];
@@ -690,10 +705,14 @@ describe("kubelet with the process runtime", () => {
   });
 
   it("graceful deletion: SIGTERM, sandbox removed, object deleted", async () => {
-    const before = listNetns(prefix).length;
+    const uid = getPod("envpod")?.metadata.uid ?? "";
+    // The kubelet names a pod's netns prefix + the first 12 hex digits of its uid. Watch that one: a count of all
+    // netns can also move because another test's pod is being torn down at the same time.
+    const own = `${prefix}${uid.replace(/-/g, "").slice(0, 12)}`;
+    assert.ok(uid && listNetns(prefix).includes(own), `envpod's netns ${own} exists`);
     await fake.delete("Pod", "default", "envpod", { gracePeriodSeconds: 2 });
     await until("pod object gone", () => !getPod("envpod"), 15_000);
-    await until("pod netns removed", () => listNetns(prefix).length === before - 1);
+    await until("pod netns removed", () => !listNetns(prefix).includes(own));
     assert.equal(existsSync(flag), false);
   });
 });
