@@ -423,16 +423,17 @@ spec:
     const onVictim = pods("app=web")
       .filter((p) => p.spec.nodeName === victim.name)
       .map((p) => p.status?.podIP);
-    const survivor = state.nodes[0];
-    assert.ok(survivor);
-    await until(
-      "web endpoints on the dead node leave the rules",
-      async () => {
-        const t = sepTargets(await iptablesSave(survivor.ns), "default/web");
-        return t.length > 0 && !t.some((ip) => onVictim.includes(ip));
-      },
-      120_000,
-    );
+    // Every live node's rules, not just one: the client pod below may sit on either live node, and a node whose
+    // proxier has not yet dropped the dead node's endpoints still sends connections there (its pods keep running).
+    for (const live of state.nodes.filter((n) => n.name !== victim.name))
+      await until(
+        `web endpoints on the dead node leave ${live.name}'s rules`,
+        async () => {
+          const t = sepTargets(await iptablesSave(live.ns), "default/web");
+          return t.length > 0 && !t.some((ip) => onVictim.includes(ip));
+        },
+        120_000,
+      );
     const client = pods("app=web").find((p) => p.spec.nodeName !== victim.name && ready(p));
     assert.ok(client, "a ready web pod on a live node");
     const answers = await dialFrom(nodeNs(client.spec.nodeName ?? ""), client.status?.podIP ?? "", clusterIP, 80, 12);
