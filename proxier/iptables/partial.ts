@@ -59,6 +59,7 @@ export function planFull(r: RenderResult): RestorePlan {
 }
 
 function sameRules(a: string[] | undefined, b: string[]): boolean {
+  if (a === b) return true; // a chain of a reused fragment: the same frozen list
   if (!a || a.length !== b.length) return false;
   for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
   return true;

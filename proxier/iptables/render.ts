@@ -147,11 +147,13 @@ export function computeProbability(n: number): string {
 
 /**
  * One service port's share of the payload, built once and replayed while neither the port, its endpoints nor
- * the global options change. Its lines are kept as one flat text per table (each line "\n"-terminated, ready
- * to concatenate into the payload: a port's lines are contiguous within each table's section), joined once from
- * their pieces (no string per line). Which chain each line belongs to is kept as a small index array; the
- * per-chain rule lists that partial syncs compare (`RenderResult.filter/nat.rules`) are cut from the text only
- * when first asked for (see `listsOf`), so a full sync, which writes just the payload, never builds them.
+ * the global options change. A port's lines are contiguous within each table's section of the payload, so a
+ * fragment table is a range of text. A port rendered in this render has its lines written as pieces straight
+ * into the table's text parts (no string per line, no per-port text); the payload joins all parts once, and
+ * afterwards every fragment of that render is a range of the joined text (sliced when needed: no copy). Which
+ * chain each line belongs to is a small index array; the per-chain rule lists that partial syncs compare
+ * (`RenderResult.filter/nat.rules`) are cut from the text only when first asked for (`listsOf`), so a full sync,
+ * which writes just the payload, never builds them.
  */
 interface Fragment {
   sig: string;
@@ -162,8 +164,12 @@ interface Fragment {
   noLocalExternal: number;
 }
 
-interface FrozenTable {
+/** A table's joined rule text (boxed: fragments point at it before and after it is set). */
+interface JoinedText {
   text: string;
+}
+
+interface FrozenTable {
   /** Chains touched (declared or written to), in first-touch order. */
   chains: string[];
   /** Per rule line (in text order): the index in `chains` of the chain it is appended to. */
@@ -171,8 +177,31 @@ interface FrozenTable {
   /** Chains this port declares, in declaration order (nat only: SVC/SVL/EXT/FW/SEP). */
   owned: string[];
   ruleCount: number;
-  /** Per chain of `chains`: its lines (slices of `text`), built on first use. */
+  /** Length of the text (every line "\n"-terminated). */
+  length: number;
+  /**
+   * Where the text is, first match wins: `text` itself; chars `at`… of a joined table text `src`; pieces
+   * `p0`…`p1` of a render's `parts`.
+   */
+  text?: string;
+  src?: JoinedText;
+  at: number;
+  parts?: string[];
+  p0: number;
+  p1: number;
+  /** Per chain of `chains`: its lines (slices of the text), built on first use. */
   lists?: (readonly string[])[];
+}
+
+/** A fragment table's text. */
+function textOf(f: FrozenTable): string {
+  if (f.text !== undefined) return f.text;
+  let t = "";
+  if (f.src) t = f.src.text.slice(f.at, f.at + f.length);
+  else if (f.parts) t = f.parts.slice(f.p0, f.p1).join("");
+  f.parts = undefined;
+  f.text = t;
+  return t;
 }
 
 /** Each chain's lines of one fragment table (cut from its text once, then kept). */
@@ -180,7 +209,8 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
   if (f.lists) return f.lists;
   const lists: string[][] = [];
   for (let i = 0; i < f.chains.length; i++) lists.push([]);
-  const { text, lineChain } = f;
+  const text = textOf(f);
+  const { lineChain } = f;
   let off = 0;
   for (let i = 0; i < lineChain.length; i++) {
     const end = text.indexOf("\n", off);
@@ -193,18 +223,20 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
 }
 
 /**
- * Collects one table's lines of one service port as text pieces. One instance per table is reused for every
- * port (render is synchronous): `reset` before a port, `freeze` after it.
+ * Writes one table's lines of one service port as pieces onto a render's text parts. One instance per table is
+ * reused for every port (render is synchronous): `begin` before a port, `freeze` after it.
  */
 class TableFragment {
-  private readonly parts: string[] = [];
+  private parts: string[] = [];
+  private p0 = 0;
   private chains: string[] = [];
   private lineChain: number[] = [];
   private owned: string[] = [];
   private index: Map<string, number> | null = null;
   private ruleCount = 0;
-  reset(): void {
-    this.parts.length = 0;
+  begin(parts: string[]): void {
+    this.parts = parts;
+    this.p0 = parts.length;
     this.chains = [];
     this.lineChain = [];
     this.owned = [];
@@ -230,20 +262,22 @@ class TableFragment {
   }
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
-    this.parts.push("-A ", chain, " ", rest, "\n");
-    this.lineChain.push(this.touch(chain));
-    this.ruleCount++;
+    this.start(chain).push(rest, "\n");
   }
   /**
-   * Starts `-A chain `; the caller pushes the rest of the line onto `parts`, ending with "\n". For the hot lines
-   * (per endpoint): the pieces go into the port's text as they are, no intermediate string per line.
+   * Starts `-A chain `; the caller pushes the rest of the line onto the returned parts, ending with "\n". For the
+   * hot lines (per endpoint): the pieces go into the text as they are, no intermediate string per line.
    */
   start(chain: string): string[] {
-    const parts = this.parts;
+    const parts = this.mark(chain);
     parts.push("-A ", chain, " ");
+    return parts;
+  }
+  /** Like `start`, but the caller writes the whole line, `-A chain ` included. */
+  mark(chain: string): string[] {
     this.lineChain.push(this.touch(chain));
     this.ruleCount++;
-    return parts;
+    return this.parts;
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
@@ -252,17 +286,39 @@ class TableFragment {
   }
   freeze(): FrozenTable {
     if (this.chains.length === 0) return EMPTY_TABLE;
+    const { parts, p0 } = this;
+    const p1 = parts.length;
+    let length = 0;
+    for (let i = p0; i < p1; i++) length += parts[i]!.length;
     return {
-      text: this.parts.length ? this.parts.join("") : "",
       chains: this.chains,
       lineChain: this.lineChain,
       owned: this.owned,
       ruleCount: this.ruleCount,
+      length,
+      text: undefined,
+      src: undefined,
+      at: 0,
+      parts,
+      p0,
+      p1,
+      lists: undefined,
     };
   }
 }
 
-const EMPTY_TABLE: FrozenTable = { text: "", chains: [], lineChain: [], owned: [], ruleCount: 0, lists: [] };
+const EMPTY_TABLE: FrozenTable = {
+  chains: [],
+  lineChain: [],
+  owned: [],
+  ruleCount: 0,
+  length: 0,
+  text: "",
+  at: 0,
+  p0: 0,
+  p1: 0,
+  lists: [],
+};
 const EMPTY: EndpointInfo[] = [];
 const scratch = { filter: new TableFragment(), nat: new TableFragment() };
 
@@ -273,19 +329,24 @@ interface LoneLine {
 }
 
 /**
- * Accumulates one table: chains in declaration order, payload text parts in emission order, and what the per-chain
- * rule lists are made of (fragments and lone lines, in emission order) for building them when asked.
+ * Accumulates one table: chains in declaration order, the rule text as parts in emission order (single lines,
+ * whole texts of reused fragments, pieces of fragments rendered now), and what the per-chain rule lists are made
+ * of (fragments and lone lines, in emission order) for building them when asked.
  */
 class TableWriter {
   readonly chains: string[] = [];
-  /** Payload rule text, in emission order (single lines and whole fragments). */
   readonly parts: string[] = [];
   /** Extra `:CHAIN` declarations (stale chains deleted with -X). */
   readonly extraChains: string[] = [];
   /** Fragments and lone lines, in emission order. */
   private readonly segments: (FrozenTable | LoneLine)[] = [];
+  /** Each fragment's offset in the joined text (parallel to the fragments among `segments`). */
+  private readonly fragments: FrozenTable[] = [];
+  private readonly offsets: number[] = [];
+  private chars = 0;
   private readonly declared: string[] = [];
   private rulesMap: Map<string, string[]> | undefined;
+  private joined: string | undefined;
   ruleCount = 0;
   chain(name: string): void {
     this.chains.push(name);
@@ -294,19 +355,23 @@ class TableWriter {
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
     const line = `-A ${chain} ${rest}`;
-    this.parts.push(`${line}\n`);
+    this.raw(line);
     this.segments.push({ chain, line });
     this.ruleCount++;
   }
   raw(line: string): void {
-    this.parts.push(`${line}\n`);
+    this.parts.push(line, "\n");
+    this.chars += line.length + 1;
   }
-  /** Appends a service port's fragment: its text and its own chains. */
+  /** Appends a service port's fragment (its text is already in `parts` when it was rendered into them). */
   add(f: FrozenTable): void {
     if (f === EMPTY_TABLE) return;
-    if (f.text) this.parts.push(f.text);
+    if (f.parts !== this.parts) this.parts.push(textOf(f));
     for (const c of f.owned) this.chains.push(c);
     this.segments.push(f);
+    this.fragments.push(f);
+    this.offsets.push(this.chars);
+    this.chars += f.length;
     this.ruleCount += f.ruleCount;
   }
   /** Every chain declared or written to (the keys `rules` will have). */
@@ -347,10 +412,27 @@ class TableWriter {
     this.rulesMap = rules;
     return rules;
   }
+  /**
+   * The table's section of the payload. Joining makes every fragment of this render a range of the joined text,
+   * dropping its own copy, its pieces and its lists (they would keep older texts alive).
+   */
   text(): string {
-    const decl = this.extraChains.length ? [...this.chains, ...this.extraChains] : this.chains;
-    const head = decl.length ? `:${decl.join(" - [0:0]\n:")} - [0:0]\n` : "";
-    return head + this.parts.join("");
+    if (this.joined === undefined) {
+      const src: JoinedText = { text: this.parts.join("") };
+      const { fragments, offsets } = this;
+      for (let i = 0; i < fragments.length; i++) {
+        const f = fragments[i]!;
+        f.src = src;
+        f.at = offsets[i]!;
+        f.text = undefined;
+        f.parts = undefined;
+        f.lists = undefined;
+      }
+      const decl = this.extraChains.length ? [...this.chains, ...this.extraChains] : this.chains;
+      const head = decl.length ? `:${decl.join(" - [0:0]\n:")} - [0:0]\n` : "";
+      this.joined = head + src.text;
+    }
+    return this.joined;
   }
 }
 
@@ -363,6 +445,7 @@ function tableRules(w: TableWriter): TableRules {
     },
   };
 }
+
 /** Renders the full iptables state kube-proxy would write for this input. */
 export function render(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
   const family: Family = opts.ipFamily ?? "IPv4";
@@ -440,7 +523,7 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     const eps = endpointsMap.get(sp.key) ?? EMPTY;
     let frag = fragmentCache.get(sp);
     if (!frag || frag.sig !== sig || !sameRefs(frag.endpoints, eps)) {
-      frag = renderServicePort(sp, eps, g, sig);
+      frag = renderServicePort(sp, eps, g, sig, filter.parts, nat.parts);
       fragmentCache.set(sp, frag);
     }
     used.push([sp, frag]);
@@ -571,10 +654,17 @@ function sameRefs<T>(a: T[], b: T[]): boolean {
 }
 
 /** One service port's rules (the body of kube-proxy's per-service loop in syncProxyRules). */
-function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g: PortGlobals, sig: string): Fragment {
+function renderServicePort(
+  sp: ServicePortInfo,
+  allEndpoints: EndpointInfo[],
+  g: PortGlobals,
+  sig: string,
+  filterParts: string[],
+  natParts: string[],
+): Fragment {
   const { filter, nat } = scratch;
-  filter.reset();
-  nat.reset();
+  filter.begin(filterParts);
+  nat.begin(natParts);
   let noLocalInternal = 0;
   let noLocalExternal = 0;
   const p = sp.protocol;
@@ -768,16 +858,27 @@ function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], g:
     writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, g.largeClusterMode);
   }
 
-  // Per endpoint: `-A SEP [comment ]-s IP -j KUBE-MARK-MASQ` and `-A SEP [comment ][recent ]MP -j DNAT --to-destination EP`.
+  // Per endpoint: `-A SEP [comment ]-s IP -j KUBE-MARK-MASQ` and `-A SEP [comment ][recent ]MP -j DNAT --to-destination EP`,
+  // written as few pieces as possible: what is the same for every endpoint of the port is joined once.
   const sepComment = g.largeClusterMode ? "" : `-m comment --comment ${S} `;
-  const affinitySet = sp.sessionAffinityClientIP;
-  const dnat = ` -j DNAT --to-destination `;
-  for (const ep of allReachableEndpoints) {
-    nat.own(ep.chain);
-    nat.start(ep.chain).push(sepComment, "-s ", ep.ip, " -j KUBE-MARK-MASQ\n");
-    const out = nat.start(ep.chain);
-    if (affinitySet) out.push(sepComment, "-m recent --name ", ep.chain, " --set ", mp, dnat, ep.endpoint, "\n");
-    else out.push(sepComment, mp, dnat, ep.endpoint, "\n");
+  const masqMid = flat(" ", sepComment, "-s ");
+  if (!sp.sessionAffinityClientIP) {
+    const dnatMid = flat(" ", sepComment, mp, " -j DNAT --to-destination ");
+    for (const ep of allReachableEndpoints) {
+      const c = ep.chain;
+      nat.own(c);
+      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n");
+      nat.mark(c).push("-A ", c, dnatMid, ep.endpoint, "\n");
+    }
+  } else {
+    const recentMid = flat(" ", sepComment, "-m recent --name ");
+    const setMid = flat(" --set ", mp, " -j DNAT --to-destination ");
+    for (const ep of allReachableEndpoints) {
+      const c = ep.chain;
+      nat.own(c);
+      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n");
+      nat.mark(c).push("-A ", c, recentMid, c, setMid, ep.endpoint, "\n");
+    }
   }
 
   return {
@@ -797,27 +898,35 @@ function writeServiceToEndpointRules(
   endpoints: EndpointInfo[],
   largeClusterMode: boolean,
 ): void {
-  // `-m comment --comment "NAME -> EP" ` in pieces (none in large-cluster mode).
-  const c0 = largeClusterMode ? "" : `-m comment --comment "${sp.name} -> `;
-  const c1 = largeClusterMode ? "" : `" `;
+  // `-A CHAIN -m comment --comment "NAME -> EP" ` (no comment in large-cluster mode) in as few pieces as possible.
+  const head = largeClusterMode ? flat("-A ", chain, " ") : flat("-A ", chain, ` -m comment --comment "${sp.name} -> `);
+  const q = largeClusterMode ? "" : `" `;
   if (sp.sessionAffinityClientIP) {
+    const recentMid = flat(q, "-m recent --name ");
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
     for (const ep of endpoints) {
-      nat
-        .start(chain)
-        .push(c0, largeClusterMode ? "" : ep.endpoint, c1, "-m recent --name ", ep.chain, rcheck, ep.chain, "\n");
+      const out = nat.mark(chain);
+      if (largeClusterMode) out.push(head, recentMid, ep.chain, rcheck, ep.chain, "\n");
+      else out.push(head, ep.endpoint, recentMid, ep.chain, rcheck, ep.chain, "\n");
     }
   }
+  const statMid = flat(q, "-m statistic --mode random --probability ");
+  const lastMid = flat(q, "-j ");
   const n = endpoints.length;
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
-    const out = nat.start(chain);
-    out.push(c0, largeClusterMode ? "" : ep.endpoint, c1);
-    if (i < n - 1) out.push("-m statistic --mode random --probability ", computeProbability(n - i), " ");
-    out.push("-j ", ep.chain, "\n");
+    const out = nat.mark(chain);
+    if (largeClusterMode) out.push(head);
+    else out.push(head, ep.endpoint);
+    if (i < n - 1) out.push(statMid, computeProbability(n - i), " -j ", ep.chain, "\n");
+    else out.push(lastMid, ep.chain, "\n");
   }
 }
 
+/** The concatenation of `pieces` as one flat string (a piece used for many lines is then copied, not walked). */
+function flat(...pieces: string[]): string {
+  return pieces.join("");
+}
 interface NodePortAddresses {
   matchAll: boolean;
   cidrs: NonNullable<ReturnType<typeof parseCIDR>>[];
