@@ -375,6 +375,7 @@ export class TcpProxySocket implements TcpPortal {
       this.endpoints.set(ep, hp);
     }
     const b = this.raw.newSocket() as ConnHandle;
+    b.setNoDelay(true); // no fd yet: libuv applies it when connect() creates the socket
     b.conn = conn;
     conn.backend = b;
     const req = this.raw.newConnectReq() as DialReq;

@@ -205,6 +205,9 @@ async function main(): Promise<void> {
       await proxy.waitLine((l) => l.includes('"synced":1'));
     };
     const stopPodwire = async () => {
+      // Syncs during the run: nothing changes, so anything past the first is work that competes with the proxy.
+      const syncs = proxy?.lines.filter((l) => l.includes('"synced"')).length ?? 0;
+      if (syncs > 1) console.log(`  (podwire synced ${syncs} times during the run)`);
       await proxy?.stop();
       proxy = undefined;
     };
