@@ -117,7 +117,7 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
  * are resolved from, are made in one pass over each table's runs. Null when the whole tables are needed (no
  * usable edit script, a changed table line, or a touched chain the scan cannot make exactly).
  */
-function touchedOnly(a: Dump, b: Dump): Map<string, string[]> | null {
+export function touchedOnly(a: Dump, b: Dump): Map<string, string[]> | null {
   const pa = plainDumpOf(a);
   const pb = plainDumpOf(b);
   if (!pa || !pb) return null;

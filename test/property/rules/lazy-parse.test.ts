@@ -3,13 +3,14 @@
  * resolved by searching the text) must say exactly what the full parser says. Random rule sets — rendered
  * clusters and the kernel's print-back fixtures — are edited line by line (deleted, duplicated, swapped lines,
  * comments, blank lines, counters, trailing blanks, CRLF, -I/-D/-X commands, non-ASCII comments), so both the
- * index and its fall-back to the full parser are exercised, on one side or on both.
+ * index and its fall-back to the full parser are exercised, on one side or on both. Edits that keep the dumps
+ * plain must take the byte edit-script path (only chains with a changed line are compared) and agree too.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { canonical } from "../../../proxier/rules/canonical.js";
-import { diffDumps } from "../../../proxier/rules/diff.js";
+import { diffDumps, touchedOnly } from "../../../proxier/rules/diff.js";
 import { parseRules } from "../../../proxier/rules/parse.js";
 import { clusterArb, render } from "../../../proxier/testing/index.js";
 import { runs } from "../../support/runs.js";
@@ -115,6 +116,33 @@ describe("property: lazy (indexed) parse and diff agree with the full parser", (
       ),
       { numRuns: runs(2000, 300) },
     );
+  });
+
+  it("plain edits take the edit-script path (only touched chains compared) and agree with the full parser", () => {
+    const plainEdits = ["delete", "duplicate", "swap", "comment", "blank", "unicode", "changeWord"];
+    const plainEditArb = fc.array(fc.tuple(fc.constantFrom(...plainEdits), fc.nat()), { minLength: 1, maxLength: 6 });
+    const bigArb = fc.oneof(
+      clusterArb({ maxServices: 12, maxEndpoints: 5 }).map((c) => render(c)),
+      fc.constantFrom(KERNEL_SAVE_NFT, KERNEL_SAVE_LEGACY, KUBE_PROXY_OVERALL),
+    );
+    let taken = 0;
+    let cases = 0;
+    fc.assert(
+      fc.property(bigArb, plainEditArb, plainEditArb, fc.constantFrom({}, { verbose: true }), (base, ea, eb, opts) => {
+        const a = applyEdits(base, ea);
+        const b = applyEdits(base, eb);
+        const eager = outcome(() => diffDumps(parseRules(a), parseRules(b), opts));
+        if (typeof eager === "object" && eager && "error" in eager) return;
+        cases++;
+        const la = parseRules(Buffer.from(a, "utf8"), { lazy: true });
+        const lb = parseRules(Buffer.from(b, "utf8"), { lazy: true });
+        if (touchedOnly(la, lb)) taken++;
+        assert.deepEqual(diffDumps(la, lb, opts), eager);
+      }),
+      { numRuns: runs(3000, 400) },
+    );
+    // most plain edits leave the dumps plain (deleting a table or COMMIT line does not): the path must be exercised
+    assert.ok(taken > cases / 2, `edit-script path taken in ${taken} of ${cases} valid cases`);
   });
 
   it("an indexed dump reads like a parsed one: canonical form, chain lookups, sizes", () => {
