@@ -3,11 +3,12 @@
  * of N services × M endpoints (default 10,000 × 10 ≈ 430k lines each, generated with podwire's renderer), side by
  * side with GNU `diff` of the same files, and with `--kernel` also `iptables-legacy-save -t nat` of the same table
  * loaded in a throwaway namespace (the floor: the kernel's own dump). Prints time, CPU and peak memory per tool and
- * the ratio to diff. Run: npm run build && node dist/test/bench/rules-diff/bench.js [--services N] [--endpoints M] [--kernel]
+ * the ratio to diff (library and CLI), with the date and load average. Run: npm run build && node
+ * dist/test/bench/rules-diff/bench.js [--services N] [--endpoints M] [--rounds R] [--kernel]
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { generate } from "./generate.js";
 
@@ -56,21 +57,20 @@ try {
   const results: Measure[] = [];
   // warm the page cache for both
   measure("warm", ["cat", oldFile, newFile]);
-  const runs = 3;
-  const best = (ms: Measure[]) => ms.reduce((a, b) => (b.cpu < a.cpu ? b : a));
-  results.push(best(Array.from({ length: runs }, () => measure("diff old new", ["diff", oldFile, newFile]))));
   const lib = new URL("./run-diff.js", import.meta.url).pathname;
-  const libName = "rules diff (library: parse+canonicalise+diff)";
-  results.push(best(Array.from({ length: runs }, () => measure(libName, [process.execPath, lib, oldFile, newFile]))));
-  const cliName = "podwire rules diff (CLI, incl. start-up)";
-  results.push(
-    best(
-      Array.from({ length: runs }, () => measure(cliName, [process.execPath, bin, "rules", "diff", oldFile, newFile])),
-    ),
-  );
-  results.push(
-    best(Array.from({ length: runs }, () => measure("node -e 0 (runtime start-up)", [process.execPath, "-e", "0"]))),
-  );
+  // interleaved rounds (other work on the machine hits every tool alike), best CPU of each
+  const tools: [string, string[]][] = [
+    ["diff old new", ["diff", oldFile, newFile]],
+    ["rules diff (library: parse+canonicalise+diff)", [process.execPath, lib, oldFile, newFile]],
+    ["podwire rules diff (CLI, incl. start-up)", [process.execPath, bin, "rules", "diff", oldFile, newFile]],
+    ["node -e 0 (runtime start-up)", [process.execPath, "-e", "0"]],
+  ];
+  const rounds = arg("--rounds", 5);
+  const all: Measure[][] = tools.map(() => []);
+  const load0 = loadavg()[0]!;
+  for (let r = 0; r < rounds; r++) for (const [i, [name, cmd]] of tools.entries()) all[i]!.push(measure(name, cmd));
+  const best = (ms: Measure[]) => ms.reduce((a, b) => (b.cpu < a.cpu ? b : a));
+  for (const ms of all) results.push(best(ms));
 
   if (kernel) {
     const ns = `pwbench${process.pid}`;
@@ -98,9 +98,12 @@ try {
     console.log(
       `| ${r.name} | ${r.status} | ${r.wall.toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${(r.wall / base.wall).toFixed(1)} | ${(r.cpu / base.cpu).toFixed(1)} |`,
     );
-  const pw = results[1]!;
+  const ratio = (m: Measure) =>
+    `${(m.cpu / base.cpu).toFixed(2)}× cpu, ${(m.wall / base.wall).toFixed(2)}× wall (target ≤ 2×)`;
+  console.log(`# ratio rules diff (library) / diff: ${ratio(results[1]!)}`);
+  console.log(`# ratio podwire rules diff (CLI) / diff: ${ratio(results[2]!)}`);
   console.log(
-    `# ratio rules diff (library) / diff: ${(pw.cpu / base.cpu).toFixed(1)}× cpu, ${(pw.wall / base.wall).toFixed(1)}× wall (target ≤ 2×)`,
+    `# ${new Date().toISOString()} ${hostname()} node ${process.version}, best CPU of ${rounds} interleaved rounds, load average ${load0.toFixed(2)} before / ${loadavg()[0]!.toFixed(2)} after`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
