@@ -67,6 +67,7 @@ describe("crash safety", () => {
       const token = tokenOf(srv.kubeconfig);
       const agent = new Agent({ keepAlive: true, maxSockets: 8 });
       let stop = false;
+      let roundCreates = 0;
       const writer = async () => {
         while (!stop) {
           const n = seq++;
@@ -77,7 +78,10 @@ describe("crash safety", () => {
               metadata: { name },
               data: { n: String(n) },
             });
-            if (r.status === 201) acked.set(`configmaps/${name}`, {});
+            if (r.status === 201) {
+              acked.set(`configmaps/${name}`, {});
+              roundCreates++;
+            }
           } else {
             const name = `svc-${n}`;
             const type = kind === 1 ? "NodePort" : "ClusterIP";
@@ -85,11 +89,13 @@ describe("crash safety", () => {
               metadata: { name },
               spec: { type, selector: { app: name }, ports: [{ port: 80 }] },
             });
-            if (r.status === 201)
+            if (r.status === 201) {
               acked.set(`services/${name}`, {
                 clusterIP: r.json.spec.clusterIP,
                 nodePort: r.json.spec.ports[0].nodePort,
               });
+              roundCreates++;
+            }
           }
           if (n % 7 === 0 && acked.size > 3) {
             // deletes release allocations; an acknowledged delete must stay deleted
@@ -106,7 +112,11 @@ describe("crash safety", () => {
         }
       };
       const writers = Array.from({ length: 8 }, () => writer());
-      await new Promise((r) => setTimeout(r, 800 + Math.random() * 800));
+      // Kill once this round has had writes acknowledged (a condition: on a loaded machine a fixed 0.8-1.6 s
+      // could end with too few acknowledged writes for the final check), then at a random moment a little later.
+      const deadline = Date.now() + 60_000;
+      while (roundCreates < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, Math.random() * 400));
       await srv.stop("SIGKILL");
       stop = true;
       await Promise.all(writers);
