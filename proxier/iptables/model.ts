@@ -201,34 +201,44 @@ export function endpointsFromSlices(
   family: Family,
   nodeName: string,
 ): Map<string, EndpointInfo[]> {
-  // Slices in ns/name order (the key computed once per slice, not per comparison).
-  const keyed: { k: string; s: EndpointSlice }[] = [];
-  for (const s of slices) keyed.push({ k: `${s.metadata.namespace ?? ""}/${s.metadata.name ?? ""}`, s });
-  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   // Each slice's lists come deduplicated and sorted (sliceEndpoints); a port fed by one slice — the common
-  // case — uses that list as is. Several slices: merge with the same rule (first copy stays, a local copy wins).
+  // case — uses that list as is. A port fed by several slices merges them in ns/name order of the slices with the
+  // same rule (first copy stays, a local copy wins), so only those slices need sorting.
   const single = new Map<string, EndpointInfo[]>();
-  let multi: Map<string, Map<string, EndpointInfo>> | null = null;
-  for (const { s } of keyed) {
+  let multi: Map<string, { k: string; eps: EndpointInfo[] }[]> | null = null;
+  const firstOf = new Map<string, EndpointSlice>();
+  for (const s of slices) {
     for (const [key, eps] of sliceEndpoints(s, family, nodeName)) {
-      const set = multi?.get(key);
-      if (set) {
-        mergeInto(set, eps);
+      const more = multi?.get(key);
+      if (more) {
+        more.push({ k: sliceName(s), eps });
         continue;
       }
       const prev = single.get(key);
       if (!prev) {
         single.set(key, eps);
+        firstOf.set(key, s);
         continue;
       }
-      const m = new Map<string, EndpointInfo>();
-      mergeInto(m, prev);
-      mergeInto(m, eps);
-      (multi ??= new Map()).set(key, m);
+      (multi ??= new Map()).set(key, [
+        { k: sliceName(firstOf.get(key)!), eps: prev },
+        { k: sliceName(s), eps },
+      ]);
     }
   }
-  if (multi) for (const [key, set] of multi) single.set(key, [...set.values()].sort(byEndpoint));
+  if (multi) {
+    for (const [key, contributors] of multi) {
+      contributors.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)); // stable: equal names keep input order
+      const m = new Map<string, EndpointInfo>();
+      for (const c of contributors) mergeInto(m, c.eps);
+      single.set(key, [...m.values()].sort(byEndpoint));
+    }
+  }
   return single;
+}
+
+function sliceName(s: EndpointSlice): string {
+  return `${s.metadata.namespace ?? ""}/${s.metadata.name ?? ""}`;
 }
 
 function byEndpoint(a: EndpointInfo, b: EndpointInfo): number {
