@@ -262,8 +262,10 @@ function cloneState(s: Map<Table, TableState>): Map<Table, TableState> {
 }
 
 /**
- * In-memory iptables with restore semantics close to the kernel's. Restores are atomic across the whole payload
- * (like the nft backend; legacy commits table by table). `failNextRestores` injects failures for tests.
+ * In-memory iptables with restore semantics close to the kernel's: `:CHAIN` (create/flush), -A, -I [rulenum],
+ * -D rulespec|rulenum, -F, -X, with iptables-restore's errors for a missing rule or an out-of-range number.
+ * Restores are atomic across the whole payload (like the nft backend; legacy commits table by table).
+ * `failNextRestores` injects failures for tests.
  */
 export class FakeIptables implements Iptables {
   readonly family: IPFamily;
@@ -394,14 +396,36 @@ export function applyRestore(state: Map<Table, TableState>, payload: string): Ma
     const op = words[0];
     const chain = words[1];
     if (!chain) return fail(i, `missing chain in ${line}`);
-    if (op === "-A" || op === "-I") {
+    if (op === "-A" || op === "-I" || op === "-D") {
       const rules = table.get(chain);
       if (!rules) return fail(i, `no chain ${chain}`);
+      // -I/-D take an optional rule number right after the chain (iptables: a word not starting with - or !).
+      let rest = line.slice(op.length + 1 + chain.length);
+      let rulenum: number | null = null;
+      const third = words[2];
+      if (op !== "-A" && third !== undefined && !third.startsWith("-") && !third.startsWith("!")) {
+        if (!/^[1-9]\d*$/.test(third)) fail(i, `Invalid rule number \`${third}'`);
+        rulenum = Number(third);
+        rest = rest.slice(rest.indexOf(third) + third.length);
+      }
+      const normal = `-A ${chain}${rest}`;
+      if (op === "-D") {
+        // By number, or the first rule with the same spec (the fake compares rule text; iptables compares the
+        // parsed rule, which is the same thing for the canonical text podwire writes).
+        const at = rulenum !== null ? rulenum - 1 : rules.indexOf(normal);
+        if (rulenum !== null && at >= rules.length) fail(i, "Index of deletion too big");
+        if (at < 0) fail(i, "Bad rule (does a matching rule exist in that chain?)");
+        rules.splice(at, 1);
+        continue;
+      }
       const target = jumpTarget(line);
       if (target && !BUILTIN_TARGETS.has(target) && !table.has(target)) fail(i, `no chain/target ${target}`);
-      const normal = `-A ${chain}${line.slice(op.length + 1 + chain.length)}`;
       if (op === "-A") rules.push(normal);
-      else rules.unshift(normal);
+      else {
+        const pos = rulenum ?? 1;
+        if (pos > rules.length + 1) fail(i, "Index of insertion too big");
+        rules.splice(pos - 1, 0, normal);
+      }
     } else if (op === "-X") {
       if (BUILTIN_CHAINS[tableName].includes(chain)) fail(i, `cannot delete built-in chain ${chain}`);
       if (!table.has(chain)) fail(i, `no chain ${chain} to delete`);
