@@ -5,7 +5,8 @@
  * `--set-xmark 0x4000/0x4000`, implicit protocol matches, default options (`--mask 255.255.255.255 --rsource`,
  * `--reject-with icmp-port-unreachable`). Unknown matches and targets are kept word for word.
  */
-import ipaddr from "ipaddr.js";
+import { createRequire } from "node:module";
+import type * as IpAddr from "ipaddr.js";
 import type { Match, Opt, Target } from "./model.js";
 import { quoteWord, type Word } from "./tokenize.js";
 
@@ -172,8 +173,19 @@ export function parseRuleWords(words: Word[], start: number): RuleParts {
   return normaliseParts({ generic, matches, target });
 }
 
+/**
+ * ipaddr.js, loaded on first use with require: an ESM import of this CommonJS module costs ~50 ms of start-up
+ * (the loader's export scan of it), a quarter of GNU diff's whole run on the rules-diff benchmark.
+ */
+let ipaddrModule: typeof IpAddr | undefined;
+function ipaddrLib(): typeof IpAddr {
+  ipaddrModule ??= createRequire(import.meta.url)("ipaddr.js") as typeof IpAddr;
+  return ipaddrModule;
+}
+
 /** `10.0.0.1` → `10.0.0.1/32`, `10.1.2.3/8` → `10.0.0.0/8`, `10.0.0.0/255.0.0.0` → `10.0.0.0/8`. */
 export function normaliseAddress(s: string): string {
+  const ipaddr = ipaddrLib();
   try {
     const slash = s.indexOf("/");
     if (slash < 0) {
