@@ -2,7 +2,7 @@
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
  *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 3] [--paths a,b] [--loads bulk,ka,nc]
- *     [--tw-reuse 1]
+ *     [--tw-reuse 1] [--conntrack-all] [--baseline OTHER_DIST_DIR] [--node-args "FLAGS"]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -35,6 +35,18 @@ const TW_REUSE = opt("tw-reuse", 1);
 const NODE_ARGS = (() => {
   const i = args.indexOf("--node-args");
   return i >= 0 ? (args[i + 1] ?? "").split(" ").filter(Boolean) : [];
+})();
+/**
+ * `--conntrack-all`: one portal-like DNAT rule (for an address nothing uses) in the bench netns for the whole
+ * run, so connection tracking is on for every path. Without it only the podwire paths pay conntrack (+ NAT on
+ * the client leg): its portal rules exist only while it runs, and with no NAT rule the kernel tracks nothing —
+ * on a real node (any kube-proxy mode, CNI masquerading) haproxy's connections would be tracked too.
+ */
+const CONNTRACK_ALL = args.includes("--conntrack-all");
+/** `--baseline DIR`: a dist/ directory of another build, measured as path "podwire-base" (before/after in one run). */
+const BASELINE = (() => {
+  const i = args.indexOf("--baseline");
+  return i >= 0 ? (args[i + 1] ?? null) : null;
 })();
 const listOpt = (name: string): string[] | null => {
   const i = args.indexOf(`--${name}`);
@@ -162,6 +174,10 @@ async function main(): Promise<void> {
     // haproxy and direct paths (local addresses, 64 KiB MTU) do not.
     await ip(ns, "route", "add", "10.96.0.0/12", "dev", "lo");
     await runIn(ns, "sysctl", ["-qw", `net.ipv4.tcp_tw_reuse=${TW_REUSE}`]);
+    if (CONNTRACK_ALL) {
+      const rule = ["-t", "nat", "-A", "OUTPUT", "-d", "10.96.0.99/32", "-p", "tcp", "-j", "DNAT"];
+      await runIn(ns, "iptables", ["-w", ...rule, "--to-destination", `${NODE_IP}:1`]);
+    }
 
     // Backends.
     writeFileSync(
@@ -193,12 +209,12 @@ async function main(): Promise<void> {
       }),
     );
     const objectsPath = join(dir, "objects.json");
-    const startPodwire = async (workers: number) => {
+    const startPodwire = async (workers: number, fixtures = FIXTURES) => {
       proxy = new NsProcess(
         startIn(ns, [
           process.execPath,
           ...NODE_ARGS,
-          join(FIXTURES, "proxy.js"),
+          join(fixtures, "proxy.js"),
           JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
         ]),
       );
@@ -214,12 +230,21 @@ async function main(): Promise<void> {
     for (const p of [HTTP_PORT, IPERF_PORT, HAPROXY_HTTP, HAPROXY_IPERF]) await waitPort(ns, p);
 
     const viaPodwire = { http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const };
-    const allPaths: { name: string; http: string; bulk: readonly [string, number]; workers?: number }[] = [
+    type Path = { name: string; http: string; bulk: readonly [string, number]; workers?: number; fixtures?: string };
+    const allPaths: Path[] = [
       { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] },
       { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] },
       { name: "podwire", ...viaPodwire, workers: 0 },
       { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
+    // `--baseline DIR`: another build's dist/ (e.g. an older commit's) as path "podwire-base", side by side.
+    if (BASELINE)
+      allPaths.push({
+        name: "podwire-base",
+        ...viaPodwire,
+        workers: 0,
+        fixtures: join(BASELINE, "test/integration/userspace/fixtures/"),
+      });
     const paths = allPaths.filter((p) => !ONLY_PATHS || ONLY_PATHS.includes(p.name));
     type Sample = { bulk: number; ka: WrkResult; nc: WrkResult; load: number };
     const samples: Record<string, Sample[]> = {};
@@ -231,7 +256,7 @@ async function main(): Promise<void> {
     // time, and the median with its spread over the rounds is reported.
     for (let round = 0; round < ROUNDS; round++) {
       for (const p of paths) {
-        if (p.workers !== undefined) await startPodwire(p.workers);
+        if (p.workers !== undefined) await startPodwire(p.workers, p.fixtures);
         try {
           const load = load1();
           const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
@@ -307,7 +332,7 @@ async function main(): Promise<void> {
         f2,
       );
     };
-    for (const name of ["podwire", "podwire-w1"]) {
+    for (const name of ["podwire", "podwire-w1", "podwire-base"]) {
       if (!of(name).length) continue;
       console.log(
         `${name}/haproxy: bulk ${ratios(name, "haproxy", (x) => x.bulk)} (target >= 0.80), keep-alive ${ratios(name, "haproxy", (x) => x.ka.rps)}, new-conn ${ratios(name, "haproxy", (x) => x.nc.rps)} (target >= 0.70)`,
@@ -320,7 +345,7 @@ async function main(): Promise<void> {
         `${name}/haproxy CPU per request (haproxy µs ÷ podwire µs, higher is better): keep-alive ${ratios("haproxy", name, (x) => x.ka.cpuUsPerReq)}, new-conn ${ratios("haproxy", name, (x) => x.nc.cpuUsPerReq)}`,
       );
     }
-    for (const name of ["haproxy", "podwire", "podwire-w1"]) {
+    for (const name of ["haproxy", "podwire", "podwire-w1", "podwire-base"]) {
       if (!of(name).length || !of("direct").length) continue;
       const d = (f: (x: Sample) => number) => med(col(name, f)) - med(col("direct", f));
       const ms = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)} ms`;
@@ -330,7 +355,7 @@ async function main(): Promise<void> {
     }
     // The CPU budget of each side: one accepting thread/process each (the fair comparison for the rates).
     console.log(
-      `CPU budget: haproxy nbthread ${PEER_THREADS} (mode tcp, maxconn 9000, no splice options); podwire 1 process accepting (--proxy-workers 0); podwire-w1 1 worker process accepting, the primary only holding the socket (--proxy-workers 1)`,
+      `CPU budget: haproxy nbthread ${PEER_THREADS} (mode tcp, maxconn 9000, no splice options); podwire (and podwire-base) 1 process accepting (--proxy-workers 0); podwire-w1 1 worker process accepting, the primary only holding the socket (--proxy-workers 1)`,
     );
     console.log(`load average at start ${loadsAtStart.map((x) => x.toFixed(1)).join(" ")}`);
     console.log(
@@ -339,7 +364,7 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(1))
         .join(
           " ",
-        )}; ${SECONDS} s per run, wrk -t1 -c${CONNS}; tcp_tw_reuse=${TW_REUSE} in the bench netns; ${new Date().toISOString()}`,
+        )}; ${SECONDS} s per run, wrk -t1 -c${CONNS}; tcp_tw_reuse=${TW_REUSE} in the bench netns; conntrack ${CONNTRACK_ALL ? "on for every path (--conntrack-all)" : "on only while podwire runs"}; ${new Date().toISOString()}`,
     );
   } finally {
     await proxy?.stop();
