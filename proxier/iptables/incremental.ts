@@ -13,14 +13,20 @@
  * A `-D` that finds no rule fails the restore, which turns the next sync into a full one — the same repair path as
  * any other drift.
  *
- * The dispatch chains (DISPATCH_CHAINS) get a cheaper edit still: their rules match disjoint packets (one service
- * port's ClusterIP, external IP, LB IP or NodePort each) except the fixed last rule (nat KUBE-SERVICES' jump to
- * KUBE-NODEPORTS), so their order does not matter as long as that last rule stays last. New rules go to the top
+ * The dispatch chains (DISPATCH_CHAINS) get a cheaper edit still. Their rules nearly always match disjoint packets
+ * (one service port's ClusterIP, external IP, LB IP or NodePort each), and among rules that pairwise cannot match
+ * the same packet the order is no part of the semantics: a packet matches at most one of them, in any order, and
+ * then the fixed trailing rules (nat KUBE-SERVICES' jumps to KUBE-NODEPORTS, kept last). So new rules go to the top
  * (`-I CHAIN 1`), which iptables-nft applies without reading the chain's rules back (a positioned -I or a -D parses
  * the whole chain: ~2× the cost at 1,000 services). The kernel's order then differs from the render's; the plan
  * reports it (`kernelOrder`) and the proxier diffs against it next time. A full sync restores the render's order.
- * (Two services claiming the same external IP and port — a misconfiguration — would then be decided by kernel
- * order rather than by name order.)
+ * Rules that may overlap — same protocol and port, and the same destination address or no single one (two services
+ * claiming one external IP and port, an external IP equal to another service's ClusterIP, a NodePort's plain and
+ * localhost/nfacct rules, two ports sharing a health-check port) — are where order matters, so an edit adding such
+ * a rule is not done this way: the chain is edited at the rendered positions or written whole. Hence every pair of
+ * rules that may overlap stays in the render's (kube-proxy's) order in the kernel, and the reordering is exact
+ * (checked by test/property/proxier/incremental.property.test.ts: after any sequence of changes, every packet to
+ * every service address and NodePort takes the same path as after one full sync).
  */
 import type { AppliedState, RestorePlan } from "./partial.js";
 import type { RenderResult } from "./render.js";
@@ -49,9 +55,101 @@ export const DISPATCH_CHAINS = new Set([
   "filter/KUBE-EXTERNAL-SERVICES",
 ]);
 
+/** What a dispatch-chain rule matches on that can make two rules disjoint; null = any. */
+interface MatchKey {
+  proto: string | null;
+  dport: string | null;
+  /** A single destination address (`-d IP`); a CIDR, a negation or no `-d` count as any. */
+  dst: string | null;
+}
+
+/** The word after ` flag ` in a rule (not negated), or null. Our rules never put these flags inside comments. */
+function wordAfter(rule: string, flag: string): string | null {
+  const i = rule.indexOf(flag);
+  if (i < 0) return null;
+  if (rule.startsWith("! ", i - 2)) return null; // `! -d X`
+  const from = i + flag.length;
+  const end = rule.indexOf(" ", from);
+  const w = end < 0 ? rule.slice(from) : rule.slice(from, end);
+  return w === "!" ? null : w;
+}
+
+export function matchKey(rule: string): MatchKey {
+  const dst = wordAfter(rule, " -d ");
+  const dport = wordAfter(rule, " --dport ");
+  return {
+    proto: wordAfter(rule, " -p "),
+    dport: dport && /^\d+$/.test(dport) ? dport : null,
+    dst: dst && !dst.includes("/") ? dst : null,
+  };
+}
+
+/** True when some packet could match both rules (conservative: unknown means yes). */
+export function mayOverlap(a: MatchKey, b: MatchKey): boolean {
+  if (a.proto !== null && b.proto !== null && a.proto !== b.proto) return false;
+  if (a.dport !== null && b.dport !== null && a.dport !== b.dport) return false;
+  if (a.dst !== null && b.dst !== null && a.dst !== b.dst) return false;
+  return true;
+}
+
+/**
+ * Indices (in `rules`) of rules that may match a packet some other rule of `rules` matches. Rules are grouped by
+ * protocol and port; within a group only equal destinations or an any-destination rule overlap, so this is
+ * linear in the chain, not quadratic.
+ */
+export function overlappingRules(rules: string[]): Set<number> {
+  const keys = rules.map(matchKey);
+  const out = new Set<number>();
+  const wild: number[] = []; // no protocol or no port: compared with everything
+  const groups = new Map<string, number[]>();
+  keys.forEach((k, i) => {
+    if (k.proto === null || k.dport === null) wild.push(i);
+    else {
+      const g = `${k.proto} ${k.dport}`;
+      const list = groups.get(g);
+      if (list) list.push(i);
+      else groups.set(g, [i]);
+    }
+  });
+  for (const w of wild) {
+    for (let i = 0; i < keys.length; i++) {
+      if (i !== w && mayOverlap(keys[w]!, keys[i]!)) {
+        out.add(w);
+        out.add(i);
+      }
+    }
+  }
+  for (const list of groups.values()) {
+    if (list.length < 2) continue;
+    const byDst = new Map<string, number[]>();
+    const anyDst: number[] = [];
+    for (const i of list) {
+      const d = keys[i]!.dst;
+      if (d === null) anyDst.push(i);
+      else {
+        const l = byDst.get(d);
+        if (l) l.push(i);
+        else byDst.set(d, [i]);
+      }
+    }
+    if (anyDst.length > 0) for (const i of list) out.add(i); // an any-destination rule overlaps the whole group
+    for (const l of byDst.values()) if (l.length > 1) for (const i of l) out.add(i);
+  }
+  return out;
+}
+
+/** The trailing jumps to KUBE-NODEPORTS (nat KUBE-SERVICES' "must be the last rule"), as a count from the end. */
+function tailLength(rules: string[]): number {
+  let n = 0;
+  while (n < rules.length && rules[rules.length - 1 - n]!.endsWith(" -j KUBE-NODEPORTS")) n++;
+  return n;
+}
+
 /**
  * Set-style edit of a dispatch chain: -D of rules gone, `-I CHAIN 1` of new ones; the kernel's order afterwards.
- * Null when the last rule changes, on duplicates, or when the edit is larger than half the chain.
+ * Null (write or edit the chain in the render's order instead) when the trailing KUBE-NODEPORTS jumps differ, on
+ * duplicates, when the edit is larger than half the chain, or when a new rule may match a packet another rule
+ * matches: then the order between them decides, and it must stay the render's (kube-proxy's) order.
  */
 export function dispatchEdit(
   chain: string,
@@ -61,7 +159,10 @@ export function dispatchEdit(
   const kernelSet = new Set(kernel);
   const nextSet = new Set(next);
   if (kernelSet.size !== kernel.length || nextSet.size !== next.length) return null;
-  if (next.length === 0 || kernel.at(-1) !== next.at(-1)) return null;
+  if (next.length === 0) return null;
+  const tail = tailLength(next);
+  if (tailLength(kernel) !== tail) return null;
+  for (let i = 1; i <= tail; i++) if (kernel[kernel.length - i] !== next[next.length - i]) return null;
   const head = `-A ${chain} `;
   const deletes: string[] = [];
   const kept: string[] = [];
@@ -70,14 +171,20 @@ export function dispatchEdit(
     if (nextSet.has(l)) kept.push(l);
     else deletes.push(l);
   }
-  const adds: string[] = [];
-  for (const l of next) {
+  const adds: number[] = [];
+  for (let i = 0; i < next.length; i++) {
+    const l = next[i]!;
     if (!l.startsWith(head)) return null;
-    if (!kernelSet.has(l)) adds.push(l);
+    if (!kernelSet.has(l)) adds.push(i);
   }
   if ((deletes.length + adds.length) * 2 > next.length) return null;
+  if (adds.length > 0) {
+    const overlapping = overlappingRules(next.slice(0, next.length - tail));
+    if (adds.some((i) => overlapping.has(i))) return null;
+  }
+  const added = adds.map((i) => next[i]!);
   // Inserting a, b, c each at position 1 leaves c, b, a on top.
-  return { edit: { deletes, inserts: adds.map((l) => [1, l]) }, order: [...adds.reverse(), ...kept] };
+  return { edit: { deletes, inserts: added.map((l) => [1, l]) }, order: [...added.reverse(), ...kept] };
 }
 
 /**

@@ -48,9 +48,11 @@ export interface IptablesProxierOptions {
   /**
    * Partial syncs edit large chains already in the kernel in place (incremental.ts: -D, and -I at the top of the
    * dispatch chains or at the rendered position elsewhere) instead of rewriting them. Needs an iptables-restore
-   * that takes -D and -I (the real runner; FakeIptables has neither).
+   * that takes -D and -I [rulenum] (the real runner and FakeIptables do).
    */
   incrementalEdits?: boolean;
+  /** Chains with fewer rules than this are rewritten whole even with incrementalEdits (default 16; tests use 1). */
+  incrementalMinRules?: number;
   /** Log one `programming trace` line per sync: the services it programmed with their event times (debugging latency). */
   trace?: boolean;
   metrics?: ProxierMetrics;
@@ -280,7 +282,8 @@ export class IptablesProxier {
       if (full || !this.applied) plan = planFull(result);
       else {
         plan = planPartial(this.applied, result);
-        if (this.opts.incrementalEdits) plan = planIncremental(this.applied, result, plan);
+        if (this.opts.incrementalEdits)
+          plan = planIncremental(this.applied, result, plan, this.opts.incrementalMinRules);
       }
       const t2 = this.now();
       planMs = t2 - t1;
