@@ -320,6 +320,19 @@ export class PlainChains extends Map<string, Chain> {
       c.policy = bytes.toString("utf8", sp + 1, sp2);
     }
     const runs: number[] = [];
+    if (rs.length > 3 && (this.pd.ascii ??= isAscii(bytes))) {
+      // many runs (KUBE-SERVICES: one per service) of an ASCII dump: byte offsets are character offsets
+      const parts: string[] = [];
+      let at = 0;
+      for (let i = 0; i < rs.length; i += 3) {
+        const p = bytes.toString("latin1", rs[i]!, rs[i + 1]!);
+        runs.push(at, at + p.length, rs[i + 2]!);
+        parts.push(p);
+        at += p.length + 1;
+      }
+      c.loadRuns(parts.join("\n"), runs);
+      return c;
+    }
     if (rs.length > 3) {
       // many runs (KUBE-SERVICES: one per service): gathered into one buffer, decoded once
       let total = -1;

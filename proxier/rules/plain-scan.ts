@@ -31,6 +31,8 @@ export class PlainTable {
   runChain: Int32Array;
   /** Section: from the line after `*name` to the start of the COMMIT line. */
   end = -1;
+  /** Bitmap of the declarations' name keys (made on the first lookup after the scan). */
+  declBits: Uint32Array | null = null;
   constructor(
     readonly name: string,
     readonly start: number,
@@ -68,6 +70,8 @@ function grow(a: Int32Array): Int32Array {
 export interface PlainDump {
   bytes: Buffer;
   tables: PlainTable[];
+  /** Whether the dump is all ASCII (computed when first needed). */
+  ascii?: boolean;
 }
 
 // Rare cases outside the line loop, which then stays small for the JIT.
@@ -75,8 +79,8 @@ export interface PlainDump {
 function tableLine(bytes: Buffer, s: number, e: number, tables: PlainTable[]): PlainTable | null {
   const name = bytes.toString("latin1", s + 1, e);
   if (name === "" || /[^\x21-\x7e]/.test(name) || tables.some((x) => x.name === name)) return null;
-  // a kube-proxy dump has ~300 bytes per declaration and per rule run
-  const t = new PlainTable(name, e + 1, (bytes.length - e) >> 8);
+  // a kube-proxy dump has ~300 bytes per declaration and per rule run; small tables stay small
+  const t = new PlainTable(name, e + 1, Math.min((bytes.length - e) >> 8, 4096));
   tables.push(t);
   return t;
 }
@@ -308,10 +312,39 @@ export function touchedChains(a: PlainDump, b: PlainDump, hunks: number[] | null
   return out;
 }
 
+const KEY_BITS = 20;
+
+/** Hash of a name's length and last four bytes (chain names differ at the end), KEY_BITS wide. */
+function nameKey(bytes: Uint8Array, s: number, e: number): number {
+  let h = Math.imul(e - s, 0x9e3779b1);
+  for (let i = e - 1; i >= s && i >= e - 4; i--) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return (h >>> 0) >>> (32 - KEY_BITS);
+}
+
+/** The bitmap of the declarations' name keys (once the table is scanned; null before). */
+function declBits(t: PlainTable, bytes: Buffer): Uint32Array | null {
+  if (t.end < 0) return null;
+  if (!t.declBits) {
+    const bits = new Uint32Array(1 << (KEY_BITS - 5));
+    for (let d = 0; d < t.nDecl; d++) {
+      const k = nameKey(bytes, t.declStart[d]! + 1, t.declNameEnd[d]!);
+      bits[k >>> 5]! |= 1 << (k & 31);
+    }
+    t.declBits = bits;
+  }
+  return t.declBits;
+}
+
 /** Index of the first declaration of a chain in a table (a native search of the declaration lines), or -1. */
 export function findDecl(t: PlainTable, bytes: Buffer, name: string): number {
   const n = t.nDecl;
   if (n === 0) return -1;
+  const bits = declBits(t, bytes);
+  if (bits) {
+    const b = Buffer.from(name, "utf8");
+    const k = nameKey(b, 0, b.length);
+    if (!(bits[k >>> 5]! & (1 << (k & 31)))) return -1; // most absent names stop here
+  }
   const from = t.declStart[0]!;
   // every declaration line starts right after a newline: search "\n:NAME " between the first and the last
   const hay = bytes.subarray(from - 1, t.declNameEnd[n - 1]! + 1);
@@ -331,44 +364,35 @@ function declAt(t: PlainTable, at: number): number {
   return lo;
 }
 
-/** Filter key of a name's bytes: its length and last two bytes. */
-function nameKey(bytes: Uint8Array, s: number, e: number): number {
-  return ((e - s) << 16) | (bytes[e - 1]! << 8) | bytes[e - 2]!;
-}
-
-/** Names wanted by a pass: their bytes, by filter key (names of one byte are not supported: callers check). */
-function wanted(names: Iterable<string>): Map<number, { name: string; b: Buffer }[]> {
-  const want = new Map<number, { name: string; b: Buffer }[]>();
+/** Every declaration (index) of each named chain, with one pass over the table's declaration keys. */
+export function declsOf(t: PlainTable, bytes: Buffer, names: Iterable<string>): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const want = new Map<number, { name: string; b: Buffer; ds: number[] }[]>();
   for (const name of names) {
+    if (out.has(name)) continue;
     const b = Buffer.from(name, "utf8");
+    const ds: number[] = [];
+    out.set(name, ds);
     const key = nameKey(b, 0, b.length);
     let list = want.get(key);
     if (!list) want.set(key, (list = []));
-    if (!list.some((w) => w.name === name)) list.push({ name, b });
+    list.push({ name, b, ds });
   }
-  return want;
-}
-
-/** Every declaration (index) of each named chain, with one pass over the table's declarations. */
-export function declsOf(t: PlainTable, bytes: Buffer, names: Iterable<string>): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const name of names) out.set(name, []);
-  const want = wanted([...out.keys()].filter((n) => Buffer.byteLength(n) > 1));
+  // a bitmap of the wanted keys spares a map lookup per declaration
+  const wantBits = new Uint32Array(1 << (KEY_BITS - 5));
+  for (const key of want.keys()) wantBits[key >>> 5]! |= 1 << (key & 31);
   const ds = t.declStart;
   const de = t.declNameEnd;
   for (let d = 0; d < t.nDecl; d++) {
     const s = ds[d]! + 1;
     const e = de[d]!;
-    if (e - s < 2) {
-      const name = bytes.toString("utf8", s, e);
-      out.get(name)?.push(d);
-      continue;
-    }
-    const list = want.get(nameKey(bytes, s, e));
+    const key = nameKey(bytes, s, e);
+    if (!(wantBits[key >>> 5]! & (1 << (key & 31)))) continue;
+    const list = want.get(key);
     if (!list) continue;
     for (const w of list)
       if (w.b.length === e - s && bytes.compare(w.b, 0, e - s, s, e) === 0) {
-        out.get(w.name)!.push(d);
+        w.ds.push(d);
         break;
       }
   }
