@@ -19,6 +19,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `n` distinct free loopback ports: all are held open until every one is chosen, so two members (or a member's
+ * client and peer URLs) cannot be handed the same just-freed port.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const held = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = held.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
 export interface EtcdMember {
   name: string;
   clientURL: string;
@@ -50,7 +71,8 @@ async function waitHealthy(url: string, ms: number): Promise<void> {
 export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
   const dir = mkdtempSync(join(tmpdir(), "pw-etcd-"));
   const specs = [];
-  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const ports = await freePorts(2 * size);
+  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: ports[2 * i] ?? 0, peer: ports[2 * i + 1] ?? 0 });
   const token = `pw-${process.pid}-${Date.now()}`;
   const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(",");
   const members: EtcdMember[] = specs.map((s) => {
