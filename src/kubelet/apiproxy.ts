@@ -26,6 +26,12 @@ export interface KubeletClientConfig {
   scheme: "https" | "http";
   /** PEM CA that must have signed the kubelets' serving certificates; unset = not verified (apiserver default). */
   ca?: string;
+  /**
+   * PEM client certificate and key presented to kubelets (kube-apiserver's --kubelet-client-certificate and
+   * --kubelet-client-key): kubelets with a client CA authenticate the apiserver by it.
+   */
+  cert?: string;
+  key?: string;
 }
 
 let client: KubeletClientConfig = { scheme: "https" };
@@ -36,7 +42,8 @@ export function configureKubeletClient(c: Partial<KubeletClientConfig>): void {
 }
 
 function tlsOptions() {
-  return client.ca ? { ca: client.ca, rejectUnauthorized: true } : { rejectUnauthorized: false };
+  const id = client.cert && client.key ? { cert: client.cert, key: client.key } : {};
+  return client.ca ? { ...id, ca: client.ca, rejectUnauthorized: true } : { ...id, rejectUnauthorized: false };
 }
 
 function kubeletPath(kind: "containerLogs" | "exec", pod: PodLike, container: string, query: URLSearchParams): string {

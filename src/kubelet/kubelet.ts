@@ -39,6 +39,10 @@ export interface KubeletOptions {
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
   servingTls?: "https" | "none";
+  /** Like --client-ca-file: PEM CA file that verifies callers' client certificates (the apiserver's). */
+  clientCAFile?: string;
+  /** Like --anonymous-auth (default true, as the kubelet): false answers unauthenticated callers 401. */
+  anonymousAuth?: boolean;
   heartbeatMs: number;
   backoff?: BackoffPolicy;
   sandboxRetryMs?: number;
@@ -84,9 +88,19 @@ export class Kubelet {
     await this.gc();
     if (this.opts.port >= 0) {
       const tls = this.servingCert();
-      this.server = await startKubeletServer(this.httpBackend(), this.opts.nodeIP, this.opts.port, tls);
+      const auth = {
+        anonymous: this.opts.anonymousAuth ?? true,
+        ...(this.opts.clientCAFile ? { clientCA: readFileSync(this.opts.clientCAFile, "utf8") } : {}),
+      };
+      this.server = await startKubeletServer(this.httpBackend(), this.opts.nodeIP, this.opts.port, tls, auth);
       this.log.info(
-        { addr: `${this.opts.nodeIP}:${this.port}`, scheme: tls ? "https" : "http", cert: this.certSource },
+        {
+          addr: `${this.opts.nodeIP}:${this.port}`,
+          scheme: tls ? "https" : "http",
+          cert: this.certSource,
+          clientCA: this.opts.clientCAFile ?? null,
+          anonymousAuth: auth.anonymous,
+        },
         "kubelet server listening",
       );
     }

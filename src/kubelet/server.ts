@@ -10,11 +10,19 @@
  *       exit code in the X-Exit-Code header.
  * HTTPS by default, as the kubelet serves 10250 (a serving certificate from src/kubelet/pki.ts: cluster-CA-signed
  * or self-signed); plain HTTP only when no certificate is given (tests that ask for it).
+ *
+ * Authentication as the kubelet does it on 10250 (every path, /healthz included; the kubelet's unauthenticated
+ * health endpoint is its separate localhost healthz port): an x509 client certificate verified with the client CA
+ * (--client-ca-file; the apiserver presents its kubelet-client certificate) authenticates the caller; anything
+ * else is system:anonymous, served when anonymous auth is on (--anonymous-auth, the kubelet's default) and
+ * answered 401 Unauthorized when it is off. Authorization is AlwaysAllow (no SubjectAccessReview webhook);
+ * bearer tokens (TokenReview) are not supported.
  */
 import type { ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, statSync, watch } from "node:fs";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 
@@ -130,11 +138,31 @@ export interface KubeletServerTls {
   key: string;
 }
 
+/** Who may call the kubelet API (kubelet's authentication.x509.clientCAFile and authentication.anonymous.enabled). */
+export interface KubeletServerAuth {
+  /** PEM CA bundle client certificates must chain to; unset = x509 client-certificate authentication off. */
+  clientCA?: string;
+  /** Serve unauthenticated callers as system:anonymous (true) or answer them 401 Unauthorized (false). */
+  anonymous: boolean;
+}
+
+/** The authenticated user's name (a verified client certificate's CN), "system:anonymous", or undefined = 401. */
+export function authenticate(req: IncomingMessage, auth: KubeletServerAuth | undefined): string | undefined {
+  if (!auth) return "system:anonymous";
+  const sock = req.socket as Partial<TLSSocket>;
+  if (auth.clientCA && sock.authorized === true && typeof sock.getPeerCertificate === "function") {
+    const cn = sock.getPeerCertificate().subject?.CN;
+    return (Array.isArray(cn) ? cn[0] : cn) ?? "";
+  }
+  return auth.anonymous ? "system:anonymous" : undefined;
+}
+
 export function startKubeletServer(
   backend: KubeletHttpBackend,
   host: string,
   port: number,
   tls?: KubeletServerTls,
+  auth?: KubeletServerAuth,
 ): Promise<Server> {
   const wss = new WebSocketServer({
     noServer: true,
@@ -152,6 +180,7 @@ export function startKubeletServer(
     };
   };
   const handler: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
+    if (authenticate(req, auth) === undefined) return send(res, 401, "Unauthorized");
     const url = new URL(req.url ?? "/", "http://kubelet");
     if (url.pathname === "/healthz") return send(res, 200, "ok");
     if (url.pathname === "/pods") return send(res, 200, JSON.stringify(backend.podList()), "application/json");
@@ -186,8 +215,19 @@ export function startKubeletServer(
     }
     send(res, 404, "not found");
   };
-  const srv: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
+  // The client certificate is asked for, not required at the TLS layer: a caller without one is anonymous (served
+  // or 401 by `authenticate`), as the kubelet answers over HTTP rather than failing the handshake.
+  const clientAuth = auth?.clientCA ? { ca: auth.clientCA, requestCert: true, rejectUnauthorized: false } : {};
+  const srv: Server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...clientAuth }, handler)
+    : createServer(handler);
   srv.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (authenticate(req, auth) === undefined) {
+      socket.end(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 12\r\n\r\nUnauthorized",
+      );
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://kubelet");
     const ex = parseExec(url);
     const t = ex ? backend.execTarget(ex.ns, ex.pod, ex.container) : undefined;

@@ -26,6 +26,7 @@ import { LoopbackOnlyNetwork } from "../../../src/kubelet/network.js";
 import type { Logger } from "../../../src/kubelet/podworker.js";
 import { ProcessRuntime } from "../../../src/kubelet/runtime.js";
 import { delNetnsByPrefix, listNetns } from "../../../src/netlinux/netns.js";
+import { newKey, signCert } from "../../../src/pki/openssl.js";
 
 const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -69,6 +70,27 @@ function makeCA(dir: string, name: string): { certPath: string; keyPath: string;
   return { certPath, keyPath, cert: readFileSync(certPath, "utf8") };
 }
 
+/** A client certificate (clientAuth) signed by `ca`, as the apiserver's kubelet-client cert is. */
+function clientCert(
+  dir: string,
+  name: string,
+  ca: { certPath: string; keyPath: string },
+): { cert: string; key: string } {
+  const keyPath = join(dir, `${name}.key`);
+  const certPath = join(dir, `${name}.crt`);
+  newKey(keyPath, dir);
+  signCert({
+    dir,
+    keyPath,
+    certPath,
+    subject: `/O=system:masters/CN=${name}`,
+    extensions: "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
+    days: 1,
+    ca,
+  });
+  return { cert: readFileSync(certPath, "utf8"), key: readFileSync(keyPath, "utf8") };
+}
+
 function pod(name: string, containers: Pod["spec"]["containers"], extra: Partial<Pod["spec"]> = {}): Pod {
   return {
     apiVersion: "v1",
@@ -85,10 +107,16 @@ describe("kubelet with the process runtime", () => {
   const fake = new FakeClient();
   let kubelet: Kubelet;
   const ca = makeCA(dir, "test-cluster-ca");
-  /** A request to the kubelet API over HTTPS, verifying its certificate with the cluster CA. */
-  const kcall = (path: string, method = "GET") =>
+  /** The apiserver's identity towards kubelets: a client certificate from the cluster CA. */
+  const apiClient = clientCert(dir, "kube-apiserver-kubelet-client", ca);
+  /**
+   * A request to the kubelet API over HTTPS, verifying its certificate with the cluster CA and presenting the
+   * apiserver's client certificate (or `as`: another one, or none).
+   */
+  const kcall = (path: string, method = "GET", as: { cert: string; key: string } | null = apiClient) =>
     new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
-      const req = httpsRequest({ host: "127.0.0.1", port: kubelet.port, path, method, ca: ca.cert }, (res) => {
+      const id = as ? { cert: as.cert, key: as.key } : {};
+      const req = httpsRequest({ host: "127.0.0.1", port: kubelet.port, path, method, ca: ca.cert, ...id }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (d: string) => {
@@ -129,6 +157,8 @@ describe("kubelet with the process runtime", () => {
         configRetryMs: 300,
         tlsCertFile: cert.certPath,
         tlsPrivateKeyFile: cert.keyPath,
+        clientCAFile: ca.certPath,
+        anonymousAuth: false,
       },
       fake,
       new ApiSource(fake),
@@ -201,7 +231,7 @@ describe("kubelet with the process runtime", () => {
     const ws = new WebSocket(
       `wss://127.0.0.1:${kubelet.port}/exec/default/envpod/main?${q}`,
       ["v5.channel.k8s.io", "v4.channel.k8s.io"],
-      { ca: ca.cert },
+      { ca: ca.cert, cert: apiClient.cert, key: apiClient.key },
     );
     const got: Record<number, string> = { 1: "", 2: "", 3: "" };
     await new Promise<void>((resolve, reject) => {
@@ -242,6 +272,42 @@ describe("kubelet with the process runtime", () => {
     await assert.rejects(fetch(`http://127.0.0.1:${kubelet.port}/healthz`), "plain HTTP is not served");
   });
 
+  it("anonymous-auth off: no client certificate, or one from another CA → 401 Unauthorized on every path", async () => {
+    const other = makeCA(dir, "stranger-ca");
+    const stranger = clientCert(dir, "stranger", other);
+    for (const as of [null, stranger]) {
+      for (const [path, method] of [
+        ["/healthz", "GET"],
+        ["/pods", "GET"],
+        ["/containerLogs/default/envpod/main", "GET"],
+        ["/exec/default/envpod/main?command=true", "POST"],
+      ] as const) {
+        const r = await kcall(path, method, as);
+        assert.equal(r.status, 401, `${method} ${path} ${as ? "with a foreign client cert" : "anonymous"}`);
+        assert.equal(r.text, "Unauthorized");
+      }
+    }
+    // The exec websocket upgrade is refused the same way, before any process starts.
+    const q = new URLSearchParams([
+      ["command", "touch"],
+      ["command", join(dir, "anon-exec-ran")],
+      ["stdout", "1"],
+    ]);
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${kubelet.port}/exec/default/envpod/main?${q}`, ["v5.channel.k8s.io"], {
+        ca: ca.cert,
+      });
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on("open", () => reject(new Error("anonymous exec upgrade was accepted")));
+      ws.on("error", () => {});
+    });
+    assert.equal(status, 401, "anonymous exec upgrade");
+    assert.equal(existsSync(join(dir, "anon-exec-ran")), false, "the anonymous exec ran nothing");
+    // With the cluster CA's client certificate the same calls are served.
+    assert.equal((await kcall("/healthz")).status, 200);
+    assert.equal((await kcall("/pods")).status, 200);
+  });
+
   it("apiserver side (apiproxy): logs and exec reach the kubelet over TLS, verified with the CA; a wrong CA fails", async () => {
     const podLike = { metadata: { namespace: "default", name: "envpod" }, status: { hostIP: "127.0.0.1" } };
     // A stand-in for the apiserver's pods/log and pods/exec handlers.
@@ -257,7 +323,7 @@ describe("kubelet with the process runtime", () => {
     const addr = front.address();
     const fport = addr && typeof addr === "object" ? addr.port : 0;
     try {
-      configureKubeletClient({ scheme: "https", ca: ca.cert });
+      configureKubeletClient({ scheme: "https", ca: ca.cert, cert: apiClient.cert, key: apiClient.key });
       const logs = await fetch(`http://127.0.0.1:${fport}/?tailLines=100`);
       assert.equal(logs.status, 200);
       assert.match(await logs.text(), /^envpod$/m, "log text through the proxy");
@@ -284,8 +350,13 @@ describe("kubelet with the process runtime", () => {
       configureKubeletClient({ ca: other.cert });
       const bad = await fetch(`http://127.0.0.1:${fport}/`);
       assert.equal(bad.status, 502, "a kubelet cert not signed by the configured CA is refused");
+      // Without its client certificate the apiserver is anonymous to the kubelet: the 401 comes back through.
+      configureKubeletClient({ ca: ca.cert, cert: undefined, key: undefined });
+      const anon = await fetch(`http://127.0.0.1:${fport}/`);
+      assert.equal(anon.status, 401, "no client certificate: the kubelet's 401 reaches the caller");
+      assert.equal(await anon.text(), "Unauthorized");
     } finally {
-      configureKubeletClient({ scheme: "https", ca: undefined });
+      configureKubeletClient({ scheme: "https", ca: undefined, cert: undefined, key: undefined });
       front.close();
       front.closeAllConnections();
     }
