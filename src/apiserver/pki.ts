@@ -12,6 +12,14 @@ export interface Pki {
   cert: string;
   key: string;
   caCertPath: string;
+  /**
+   * The client certificate the apiserver presents to kubelets (kubeadm's apiserver-kubelet-client: clientAuth,
+   * signed by the cluster CA), so kubelets started with the cluster CA as --client-ca-file authenticate it.
+   */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
+  kubeletClientCertPath: string;
+  kubeletClientKeyPath: string;
 }
 
 export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] }): Pki {
@@ -47,10 +55,28 @@ export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] 
     });
     writeFileSync(sanFile, all);
   }
+  const kcKey = join(dir, "apiserver-kubelet-client.key");
+  const kcCrt = join(dir, "apiserver-kubelet-client.crt");
+  if (!existsSync(kcCrt) || !existsSync(kcKey)) {
+    newKey(kcKey, dir);
+    signCert({
+      dir,
+      keyPath: kcKey,
+      certPath: kcCrt,
+      subject: "/O=system:masters/CN=kube-apiserver-kubelet-client",
+      extensions: "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
+      days: 3650,
+      ca: { certPath: caCrt, keyPath: caKey },
+    });
+  }
   return {
     caCert: readFileSync(caCrt, "utf8"),
     cert: readFileSync(crt, "utf8"),
     key: readFileSync(key, "utf8"),
     caCertPath: caCrt,
+    kubeletClientCert: readFileSync(kcCrt, "utf8"),
+    kubeletClientKey: readFileSync(kcKey, "utf8"),
+    kubeletClientCertPath: kcCrt,
+    kubeletClientKeyPath: kcKey,
   };
 }

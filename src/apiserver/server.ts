@@ -210,6 +210,9 @@ export async function startApiServer(cfg: ApiServerConfig): Promise<ApiServer> {
     });
     caCertPath = pki.caCertPath;
     caCert = pki.caCert;
+    // Always present the kubelet-client certificate (as kube-apiserver with --kubelet-client-certificate/-key):
+    // kubelets with the cluster CA as their client CA refuse pods/log and pods/exec without it.
+    configureKubeletClient({ cert: pki.kubeletClientCert, key: pki.kubeletClientKey });
     if (cfg.kubeletCertificateAuthority)
       configureKubeletClient({
         ca: cfg.kubeletCertificateAuthority === "cluster" ? pki.caCert : cfg.kubeletCertificateAuthority,

@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { configureKubeletClient, kubeletPodLogs } from "../../../src/kubelet/apiproxy.js";
 import { ensureKubeletServingCert } from "../../../src/kubelet/pki.js";
+import { startKubeletServer } from "../../../src/kubelet/server.js";
 import { type Harness, startHarness } from "./harness.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "pw-kubelet-ca-"));
@@ -130,6 +131,78 @@ describe("kubelet certificate authority", () => {
       const bad = await h.req("GET", "/api/v1/namespaces/default/pods/on-late/log");
       assert.ok(bad.status >= 500, `${bad.status} ${bad.text}`);
       assert.match(bad.text, /certificate/i);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("the apiserver presents its kubelet-client certificate: a kubelet with anonymous auth off serves it logs", async () => {
+    const dataDir = join(tmp, "client-cert");
+    const ports = new Map<string, number>([
+      ["strict", 1],
+      ["other", 1],
+    ]);
+    const h = await apiserver(dataDir, ports, "cluster");
+    try {
+      const pki = join(dataDir, "pki");
+      const clusterCA = readFileSync(join(pki, "ca.crt"), "utf8");
+      const clientCrt = readFileSync(join(pki, "apiserver-kubelet-client.crt"), "utf8");
+      assert.match(
+        spawnSync("openssl", ["x509", "-noout", "-subject", "-ext", "extendedKeyUsage"], {
+          input: clientCrt,
+          encoding: "utf8",
+        }).stdout,
+        /CN ?= ?kube-apiserver-kubelet-client[\s\S]*TLS Web Client Authentication/,
+        "a clientAuth certificate named like kubeadm's",
+      );
+      const log = join(tmp, "strict.log");
+      writeFileSync(log, "from the strict kubelet\n");
+      const backend = { podList: () => ({ items: [] }), logPath: () => log, execTarget: () => undefined };
+      const serving = ensureKubeletServingCert({
+        dir: join(tmp, "strict"),
+        nodeName: "strict",
+        ips: ["127.0.0.1"],
+        ca: { certPath: join(pki, "ca.crt"), keyPath: join(pki, "ca.key") },
+      });
+      // Trusts the cluster CA for client certs: the apiserver's kubelet-client cert authenticates it.
+      const strict = await startKubeletServer(backend, "127.0.0.1", 0, serving, {
+        clientCA: clusterCA,
+        anonymous: false,
+      });
+      servers.push(strict as unknown as Server);
+      ports.set("strict", (strict.address() as AddressInfo).port);
+      // Trusts another CA only: the apiserver is anonymous to it, and anonymous is off.
+      const otherCA = spawnSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-keyout",
+          join(tmp, "o.key"),
+          "-subj",
+          "/CN=o",
+          "-days",
+          "1",
+          "-out",
+          "-",
+        ],
+        { encoding: "utf8" },
+      ).stdout;
+      const other = await startKubeletServer(backend, "127.0.0.1", 0, serving, { clientCA: otherCA, anonymous: false });
+      servers.push(other as unknown as Server);
+      ports.set("other", (other.address() as AddressInfo).port);
+
+      const ok = await h.req("GET", "/api/v1/namespaces/default/pods/on-strict/log");
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.text, "from the strict kubelet\n");
+      const refused = await h.req("GET", "/api/v1/namespaces/default/pods/on-other/log");
+      assert.equal(refused.status, 401, refused.text);
+      assert.doesNotMatch(refused.text, /strict kubelet/);
     } finally {
       await h.close();
     }
