@@ -50,6 +50,9 @@ export interface AgentOptions {
    */
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  /** The kubelet's --client-ca-file and --anonymous-auth (src/kubelet/server.ts KubeletServerAuth). */
+  clientCAFile?: string;
+  anonymousAuth?: boolean;
   /**
    * Serve podwire-cni on this unix socket (the conflist's `agentSocket`): the plugin's C client forwards to it, so
    * a pod's ADD costs no Node start-up. Served by the overlay child when there is one, else in this process.
@@ -84,6 +87,8 @@ export async function startAgent(o: AgentOptions, log: Logger, sink: (line: stri
       ...(o.tlsCertFile && o.tlsPrivateKeyFile
         ? { tlsCertFile: o.tlsCertFile, tlsPrivateKeyFile: o.tlsPrivateKeyFile }
         : {}),
+      ...(o.clientCAFile ? { clientCAFile: o.clientCAFile } : {}),
+      ...(o.anonymousAuth !== undefined ? { anonymousAuth: o.anonymousAuth } : {}),
     },
     client,
     source,

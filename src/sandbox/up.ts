@@ -380,6 +380,10 @@ export async function up(o: UpOptions, out: NodeJS.WritableStream = process.stdo
         serving.certPath,
         "--tls-private-key-file",
         serving.keyPath,
+        // Only the apiserver (its kubelet-client cert, signed by the cluster CA) may use the kubelet API.
+        "--client-ca-file",
+        join(dataDir, "pki", "ca.crt"),
+        "--anonymous-auth=false",
         "--cni-socket",
         cniSocketPath(n),
       ];

@@ -5,7 +5,7 @@ import { startAgent } from "../../agent/agent.js";
 import { podwireBin } from "../../agent/components.js";
 import { defaultNodeIP } from "../../kubelet/node.js";
 import { UsageError } from "../errors.js";
-import { collectCsv, intArg } from "../program.js";
+import { boolArg, collectCsv, intArg } from "../program.js";
 
 interface AgentFlags {
   kubeconfig: string;
@@ -32,6 +32,8 @@ interface AgentFlags {
   iptablesBackend: string;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  clientCaFile?: string;
+  anonymousAuth: boolean;
   cniSocket?: string;
 }
 
@@ -72,6 +74,16 @@ export function registerAgent(program: Command): void {
     .option("--iptables-backend <backend>", "iptables proxier backend: auto | legacy | nft", "auto")
     .option("--tls-cert-file <path>", "kubelet API serving certificate (PEM; default: self-signed in the root dir)")
     .option("--tls-private-key-file <path>", "key of --tls-cert-file (PEM)")
+    .option(
+      "--client-ca-file <path>",
+      "kubelet API: CA bundle (PEM) that verifies callers' client certificates (the apiserver's kubelet-client cert)",
+    )
+    .option(
+      "--anonymous-auth <bool>",
+      "kubelet API: serve unauthenticated requests as system:anonymous (true, the kubelet's default) or answer 401 (false)",
+      boolArg,
+      true,
+    )
     .option("--cni-socket <path>", "serve podwire-cni on this unix socket (the conflist's agentSocket)")
     .action(async (f: AgentFlags) => {
       if (!["iptables", "userspace", "none"].includes(f.proxyMode))
@@ -115,6 +127,8 @@ export function registerAgent(program: Command): void {
           ...(f.tlsCertFile && f.tlsPrivateKeyFile
             ? { tlsCertFile: f.tlsCertFile, tlsPrivateKeyFile: f.tlsPrivateKeyFile }
             : {}),
+          ...(f.clientCaFile ? { clientCAFile: f.clientCaFile } : {}),
+          anonymousAuth: f.anonymousAuth,
           ...(f.cniSocket ? { cniSocket: f.cniSocket } : {}),
         },
         log,

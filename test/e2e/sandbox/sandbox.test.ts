@@ -205,19 +205,34 @@ describe(`sandbox e2e (${MODE} mode, ${BACKEND}, 3 nodes)`, { timeout: 600_000 }
     assert.equal(r.code, 3, "kubectl exec returns the command's exit code");
   });
 
-  it("every kubelet serves a certificate from the cluster CA for its node IP", async () => {
-    const ca = `${state.dir}/server/pki/ca.crt`;
+  it("every kubelet serves a certificate from the cluster CA for its node IP and answers only the apiserver", async () => {
+    const pki = `${state.dir}/server/pki`;
+    const ca = `${pki}/ca.crt`;
+    const asApiserver = [
+      "--cert",
+      `${pki}/apiserver-kubelet-client.crt`,
+      "--key",
+      `${pki}/apiserver-kubelet-client.key`,
+    ];
     for (const n of state.nodes) {
       // From another node's namespace, verifying against the cluster CA and the node's IP SAN (curl fails otherwise).
       const from = state.nodes.find((x) => x.name !== n.name) ?? n;
-      const r = await runIn(from.ns, "curl", ["-sS", "-m", "5", "--cacert", ca, `https://${n.ip}:10250/healthz`], {
-        check: false,
-      });
+      const url = `https://${n.ip}:10250/healthz`;
+      const r = await runIn(from.ns, "curl", ["-sS", "-m", "5", "--cacert", ca, ...asApiserver, url], { check: false });
       assert.equal(
         r.stdout,
         "ok",
-        `kubelet ${n.name} at ${n.ip}:10250 verified with the cluster CA (${r.stderr.trim()})`,
+        `kubelet ${n.name} at ${n.ip}:10250 verified with the cluster CA, the apiserver's client cert accepted (${r.stderr.trim()})`,
       );
+      const anon = await runIn(
+        from.ns,
+        "curl",
+        ["-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, url],
+        {
+          check: false,
+        },
+      );
+      assert.equal(anon.stdout, "401", `kubelet ${n.name} answers an anonymous request 401 (--anonymous-auth=false)`);
     }
   });
 
