@@ -56,7 +56,9 @@ describe("podwire dns --kubeconfig (daemon) against podwire server", () => {
     let dns: ChildProcess | undefined;
     try {
       const kubeconfig = join(dir, "admin.kubeconfig");
-      for (let i = 0; i < 300 && !existsSync(kubeconfig); i++) await sleep(100);
+      // A deadline for a condition: a cold server start has taken over 30 s on the loaded 2-core CI machine.
+      for (let i = 0; i < 1200 && !existsSync(kubeconfig); i++) await sleep(100);
+      assert.ok(existsSync(kubeconfig), "podwire server wrote its admin kubeconfig");
       dns = spawn(
         process.execPath,
         [bin, "dns", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0", "--upstream", "none"],
@@ -72,6 +74,8 @@ describe("podwire dns --kubeconfig (daemon) against podwire server", () => {
           if (m) resolve(Number(m[1]));
         });
         dns?.once("exit", (c) => reject(new Error(`podwire dns exited ${c}`)));
+        // Never wait forever (node --test has no default timeout): fail, and let finally stop both processes.
+        setTimeout(() => reject(new Error(`podwire dns did not report listening: ${out}`)), 120_000).unref();
       });
       const first = await until(
         () => dig(port, "kubernetes.default.svc.cluster.local", "A"),
