@@ -305,7 +305,8 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
  * the last local copy). The sort is stable, so copies stay in input order within their run.
  */
 function sortDedup(list: EndpointInfo[]): EndpointInfo[] {
-  const sorted = [...list].sort(byEndpoint);
+  const sorted = list.sort(byEndpoint); // in place: the list was just built for this
+  if (isSortedUnique(sorted)) return sorted;
   const out: EndpointInfo[] = [];
   for (const e of sorted) {
     const last = out.length ? out[out.length - 1]! : undefined;

@@ -229,17 +229,18 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
 class TableFragment {
   private parts: string[] = [];
   private p0 = 0;
-  private chains: string[] = [];
-  private lineChain: number[] = [];
-  private owned: string[] = [];
+  private readonly chains: string[] = [];
+  private readonly lineChain: number[] = [];
+  private readonly owned: string[] = [];
   private index: Map<string, number> | null = null;
   private ruleCount = 0;
+  /** `chains`, `lineChain` and `owned` are scratch arrays reused for every port; freeze copies them at their size. */
   begin(parts: string[]): void {
     this.parts = parts;
     this.p0 = parts.length;
-    this.chains = [];
-    this.lineChain = [];
-    this.owned = [];
+    this.chains.length = 0;
+    this.lineChain.length = 0;
+    this.owned.length = 0;
     this.index = null;
     this.ruleCount = 0;
   }
@@ -291,9 +292,9 @@ class TableFragment {
     let length = 0;
     for (let i = p0; i < p1; i++) length += parts[i]!.length;
     return {
-      chains: this.chains,
-      lineChain: this.lineChain,
-      owned: this.owned,
+      chains: this.chains.slice(),
+      lineChain: this.lineChain.slice(),
+      owned: this.owned.slice(),
       ruleCount: this.ruleCount,
       length,
       text: undefined,
@@ -867,8 +868,9 @@ function renderServicePort(
     for (const ep of allReachableEndpoints) {
       const c = ep.chain;
       nat.own(c);
-      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n");
-      nat.mark(c).push("-A ", c, dnatMid, ep.endpoint, "\n");
+      nat.mark(c);
+      // The masquerade line's end and the DNAT line's start share a piece.
+      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n-A ", c, dnatMid, ep.endpoint, "\n");
     }
   } else {
     const recentMid = flat(" ", sepComment, "-m recent --name ");
@@ -910,17 +912,33 @@ function writeServiceToEndpointRules(
       else out.push(head, ep.endpoint, recentMid, ep.chain, rcheck, ep.chain, "\n");
     }
   }
-  const statMid = flat(q, "-m statistic --mode random --probability ");
-  const lastMid = flat(q, "-j ");
+  const statMid = largeClusterMode ? STAT_MID[0] : STAT_MID[1];
+  const lastMid = largeClusterMode ? LAST_MID[0] : LAST_MID[1];
+  // Each line's "\n" and the next line's head share a piece.
+  const nlHead = flat("\n", head);
   const n = endpoints.length;
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     const out = nat.mark(chain);
-    if (largeClusterMode) out.push(head);
-    else out.push(head, ep.endpoint);
-    if (i < n - 1) out.push(statMid, computeProbability(n - i), " -j ", ep.chain, "\n");
+    out.push(i === 0 ? head : nlHead);
+    if (!largeClusterMode) out.push(ep.endpoint);
+    if (i < n - 1) out.push(statMid, probabilityJump(n - i), ep.chain);
     else out.push(lastMid, ep.chain, "\n");
   }
+}
+
+/** The pieces between a line's comment and its probability / jump: [large-cluster mode (no comment), with comment]. */
+const STAT_MID = ["-m statistic --mode random --probability ", `" -m statistic --mode random --probability `];
+const LAST_MID = ["-j ", `" -j `];
+
+const probabilityJumps: string[] = [];
+/** `<probability> -j ` for 1/n, one flat string per n. */
+function probabilityJump(n: number): string {
+  const cached = probabilityJumps[n];
+  if (cached) return cached;
+  const s = flat(computeProbability(n), " -j ");
+  if (n < 100_000) probabilityJumps[n] = s;
+  return s;
 }
 
 /** The concatenation of `pieces` as one flat string (a piece used for many lines is then copied, not walked). */
