@@ -147,9 +147,9 @@ function tailLength(rules: string[]): number {
 
 /**
  * Set-style edit of a dispatch chain: -D of rules gone, `-I CHAIN 1` of new ones; the kernel's order afterwards.
- * Null (write or edit the chain in the render's order instead) when the trailing KUBE-NODEPORTS jumps differ, on
- * duplicates, when the edit is larger than half the chain, or when a new rule may match a packet another rule
- * matches: then the order between them decides, and it must stay the render's (kube-proxy's) order.
+ * Null (write or edit the chain in the render's order instead) when the last rule or the trailing KUBE-NODEPORTS
+ * jumps differ, on duplicates, when the edit is larger than half the chain, or when a new rule may match a packet
+ * another rule matches: then the order between them decides, and it must stay the render's (kube-proxy's) order.
  */
 export function dispatchEdit(
   chain: string,
@@ -159,7 +159,9 @@ export function dispatchEdit(
   const kernelSet = new Set(kernel);
   const nextSet = new Set(next);
   if (kernelSet.size !== kernel.length || nextSet.size !== next.length) return null;
-  if (next.length === 0) return null;
+  // The last rule stays last in every dispatch chain (what test/unit/sandbox/chain-edit checks; only nat
+  // KUBE-SERVICES' needs it), and all trailing KUBE-NODEPORTS jumps stay as they are.
+  if (next.length === 0 || kernel.at(-1) !== next.at(-1)) return null;
   const tail = tailLength(next);
   if (tailLength(kernel) !== tail) return null;
   for (let i = 1; i <= tail; i++) if (kernel[kernel.length - i] !== next[next.length - i]) return null;
