@@ -152,9 +152,20 @@ describe("property: lazy (indexed) parse and diff agree with the full parser", (
         const eager = outcome(() => parseRules(text));
         if (typeof eager === "object" && eager && "error" in eager) return;
         const e = parseRules(text);
+        // chains looked up by name first (a scanned dump answers from its bytes), then sized (the whole table)
         const l = parseRules(Buffer.from(text, "utf8"), { lazy: true });
         for (const [name, t] of e.tables) {
           const lt = l.tables.get(name)!;
+          for (const c of t.chains.values()) {
+            assert.equal(lt.chains.has(c.name), true);
+            const lc = lt.chains.get(c.name)!;
+            assert.deepEqual(
+              { policy: lc.policy, builtin: lc.builtin, line: lc.line, keys: lc.rules.map((r) => [r.key, r.line]) },
+              { policy: c.policy, builtin: c.builtin, line: c.line, keys: c.rules.map((r) => [r.key, r.line]) },
+            );
+          }
+          for (const other of ["NO-SUCH-CHAIN", "INPUT", "PREROUTING", "OUTPUT"])
+            assert.equal(lt.chains.has(other), t.chains.has(other), other);
           assert.equal(lt.chains.size, t.chains.size);
           for (const c of t.chains.values()) {
             assert.equal(lt.chains.has(c.name), true);
