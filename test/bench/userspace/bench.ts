@@ -63,6 +63,7 @@ const NO_WRK: WrkResult = {
   p50ms: Number.NaN,
   p99ms: Number.NaN,
   errors: 0,
+  errorKinds: "",
 };
 
 /** CPU time (user and system, µs) of pids and their child processes (workers), from /proc. */
@@ -121,6 +122,8 @@ interface WrkResult {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** wrk's own words for the errors ("connect 0, read 3, write 0, timeout 0; non-2xx 0"), "" when none. */
+  errorKinds: string;
 }
 
 function toMs(v: string): number {
@@ -147,7 +150,10 @@ async function wrk(ns: string, url: string, close: boolean, proxyPids: number[] 
   const errM = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errM ? errM.slice(1).reduce((s, x) => s + Number(x), 0) : 0) + non2xx;
-  return { rps, requests, cpuUsPerReq, userUsPerReq, p50ms: p50, p99ms: p99, errors };
+  const errorKinds = errors
+    ? `${errM ? errM[0].replace("Socket errors: ", "") : "no socket errors"}; non-2xx ${non2xx}`
+    : "";
+  return { rps, requests, cpuUsPerReq, userUsPerReq, p50ms: p50, p99ms: p99, errors, errorKinds };
 }
 
 async function iperf(ns: string, host: string, port: number): Promise<number> {
@@ -268,7 +274,7 @@ async function main(): Promise<void> {
           list.push({ bulk, ka, nc, load });
           samples[p.name] = list;
           console.log(
-            `round ${round + 1} ${p.name.padEnd(10)} load ${load.toFixed(1)} | bulk ${f2(bulk)} Gbit/s | keep-alive ${f0(ka.rps)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors} | new-conn ${f0(nc.rps)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors} | proxy CPU/req keep-alive ${f0(ka.cpuUsPerReq)} µs, new-conn ${f0(nc.cpuUsPerReq)} µs (user ${f0(nc.userUsPerReq)})`,
+            `round ${round + 1} ${p.name.padEnd(10)} load ${load.toFixed(1)} | bulk ${f2(bulk)} Gbit/s | keep-alive ${f0(ka.rps)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors}${ka.errorKinds && ` (${ka.errorKinds})`} | new-conn ${f0(nc.rps)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}${nc.errorKinds && ` (${nc.errorKinds})`} | proxy CPU/req keep-alive ${f0(ka.cpuUsPerReq)} µs, new-conn ${f0(nc.cpuUsPerReq)} µs (user ${f0(nc.userUsPerReq)})`,
           );
         } finally {
           if (p.workers !== undefined) await stopPodwire();
