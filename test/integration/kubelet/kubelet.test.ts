@@ -383,7 +383,13 @@ describe("kubelet with the process runtime", () => {
           name: "c",
           image: "x",
           command: ["sleep", "600"],
-          readinessProbe: { exec: { command: ["test", "-f", flag] }, periodSeconds: 1, failureThreshold: 1 },
+          // timeoutSeconds: exec probes that must pass get 10 s, not the default 1 s a loaded CI machine can exceed.
+          readinessProbe: {
+            exec: { command: ["test", "-f", flag] },
+            periodSeconds: 1,
+            failureThreshold: 1,
+            timeoutSeconds: 10,
+          },
         },
       ]),
     );
@@ -450,14 +456,20 @@ describe("kubelet with the process runtime", () => {
           name: "c",
           image: "registry.k8s.io/e2e-test-images/agnhost:2.47",
           args: ["netexec", "--http-port=8080"],
-          readinessProbe: { exec: { command: ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"] }, periodSeconds: 1 },
+          // timeoutSeconds 10, not the default 1: under CI load (nsenter + bash start-up) a passing probe can take
+          // over a second, and a probe that always times out would never make the pod Ready.
+          readinessProbe: {
+            exec: { command: ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"] },
+            periodSeconds: 1,
+            timeoutSeconds: 10,
+          },
         },
       ]),
     );
     await until(
       "netexec ready",
       () => getPod("nx")?.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
-      20_000,
+      60_000,
     );
   });
 
@@ -567,10 +579,20 @@ describe("kubelet with the process runtime", () => {
           name: "c",
           image: "x",
           command: ["sleep", "600"],
-          startupProbe: { exec: { command: ["test", "-f", startFlag] }, periodSeconds: 1, failureThreshold: 60 },
+          startupProbe: {
+            exec: { command: ["test", "-f", startFlag] },
+            periodSeconds: 1,
+            failureThreshold: 60,
+            timeoutSeconds: 10,
+          },
           // Would kill the container within ~1 s if it ran before the startup probe passed.
-          livenessProbe: { exec: { command: ["test", "-f", startFlag] }, periodSeconds: 1, failureThreshold: 1 },
-          readinessProbe: { exec: { command: ["true"] }, periodSeconds: 1 },
+          livenessProbe: {
+            exec: { command: ["test", "-f", startFlag] },
+            periodSeconds: 1,
+            failureThreshold: 1,
+            timeoutSeconds: 10,
+          },
+          readinessProbe: { exec: { command: ["true"] }, periodSeconds: 1, timeoutSeconds: 10 },
         },
       ]),
     );
@@ -601,6 +623,7 @@ describe("kubelet with the process runtime", () => {
             exec: { command: ["sh", "-c", "echo not yet; exit 1"] },
             periodSeconds: 1,
             failureThreshold: 2,
+            timeoutSeconds: 10, // fails by exit 1 (the event text below), not by a timeout under load
             terminationGracePeriodSeconds: 1,
           },
         },
