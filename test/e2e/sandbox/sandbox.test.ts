@@ -356,7 +356,10 @@ spec:
           exec: {command: [sh, -c, "test -f ${READY_DIR}/$HOSTNAME"]}
           periodSeconds: 1
           failureThreshold: 1
+          timeoutSeconds: 10
 `);
+    // timeoutSeconds 10, not the default 1: on a loaded CI machine a passing exec probe (nsenter + sh) can take
+    // longer than 1 s, and a probe that always times out would keep the pods from ever becoming Ready.
     k.run("expose", "deployment", "probed", "--port=80", "--target-port=8080");
     await until("2 probed pods exist", () => pods("app=probed").filter((p) => p.status?.podIP).length === 2);
     for (const p of pods("app=probed")) writeFileSync(`${READY_DIR}/${p.metadata.name}`, "");
