@@ -31,7 +31,8 @@ export class PlainTable {
   runChain: Int32Array;
   /** Section: from the line after `*name` to the start of the COMMIT line. */
   end = -1;
-  /** Bitmap of the declarations' name keys (made on the first lookup after the scan). */
+  /** The declarations' name keys and their bitmap (made on the first lookup after the scan). */
+  declKeys: Int32Array | null = null;
   declBits: Uint32Array | null = null;
   constructor(
     readonly name: string,
@@ -176,6 +177,27 @@ function chainOf(t: PlainTable, bytes: Buffer, s: number, e: number, look: Looku
   return id;
 }
 
+let warm = false;
+
+/**
+ * Runs the scan once over a small dump that takes every branch (tables, built-in and user declarations, counters,
+ * rule runs, chains found in order, again and by search and by map, arrays growing, comments, blank lines). A big
+ * dump's scan is compiled while it runs (on-stack replacement); without feedback for a branch taken only later
+ * (the first array growth at 4,096 runs, the first chain used again) the compiled loop is thrown away there and
+ * compiled again — three or four times per dump, each costing as much as scanning megabytes.
+ */
+function warmUp(): void {
+  warm = true;
+  const n = 40;
+  const lines = ["# warm-up", "*filter", ":INPUT ACCEPT [0:0]", ":A - [0:0]", "-A A -j ACCEPT", "COMMIT", ""];
+  lines.push("*nat", ":PREROUTING ACCEPT [3:180]", ":KUBE-SERVICES - [0:0]");
+  for (let i = 0; i < n; i++) lines.push(`:C${i} - [0:0]`);
+  for (let i = 0; i < n; i++) lines.push(`-A KUBE-SERVICES -j C${i}`, `-A C${i} -j ACCEPT`, `-A C${i} -j DROP`);
+  for (let i = n - 1; i >= 0; i--) lines.push(`-A C${i} -j RETURN`);
+  lines.push("-A PREROUTING -j KUBE-SERVICES", "COMMIT", "");
+  scanPlain(Buffer.from(lines.join("\n"), "latin1"));
+}
+
 /**
  * Scans a plain dump; null when it is anything else (the caller then uses the chain index or the parser, which
  * also gives the error messages). Every rule's chain must be declared before it in its table, as the parser
@@ -185,6 +207,7 @@ export function scanPlain(input: Uint8Array): PlainDump | null {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const len = bytes.length;
   if (len > 0 && bytes[len - 1] !== 10) return null;
+  if (!warm && len > 1 << 20) warmUp();
   if (bytes.indexOf(9) >= 0) return null; // tabs separate words like spaces: the parser's business
   const tables: PlainTable[] = [];
   let t: PlainTable | null = null;
@@ -326,10 +349,13 @@ function declBits(t: PlainTable, bytes: Buffer): Uint32Array | null {
   if (t.end < 0) return null;
   if (!t.declBits) {
     const bits = new Uint32Array(1 << (KEY_BITS - 5));
+    const keys = new Int32Array(t.nDecl);
     for (let d = 0; d < t.nDecl; d++) {
       const k = nameKey(bytes, t.declStart[d]! + 1, t.declNameEnd[d]!);
+      keys[d] = k;
       bits[k >>> 5]! |= 1 << (k & 31);
     }
+    t.declKeys = keys;
     t.declBits = bits;
   }
   return t.declBits;
@@ -383,10 +409,12 @@ export function declsOf(t: PlainTable, bytes: Buffer, names: Iterable<string>): 
   for (const key of want.keys()) wantBits[key >>> 5]! |= 1 << (key & 31);
   const ds = t.declStart;
   const de = t.declNameEnd;
+  // the keys are computed once per table (with the bitmap absent names are checked against)
+  const keys = declBits(t, bytes) ? t.declKeys : null;
   for (let d = 0; d < t.nDecl; d++) {
     const s = ds[d]! + 1;
     const e = de[d]!;
-    const key = nameKey(bytes, s, e);
+    const key = keys ? keys[d]! : nameKey(bytes, s, e);
     if (!(wantBits[key >>> 5]! & (1 << (key & 31)))) continue;
     const list = want.get(key);
     if (!list) continue;
