@@ -42,6 +42,13 @@ export async function buildProgram(only?: string): Promise<Command> {
 
 /** Entry point of bin/podwire: maps usage errors to exit 2 and runtime failures to exit 1. */
 export async function main(argv: string[]): Promise<void> {
+  // `podwire rules diff … | head`: the reader has gone. C tools die of SIGPIPE there; Node ignores that signal,
+  // and the write error would surface as an unhandled 'error' event with a stack trace. Leave quietly, with the
+  // status a shell reports for a SIGPIPE death.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(128 + 13);
+    throw err;
+  });
   try {
     const program = await buildProgram(argv[2]);
     await program.parseAsync(argv);
