@@ -24,6 +24,15 @@ if (files.length === 0) {
 }
 // Integration and e2e suites share the kernel's xtables lock and the CPU; run files one at a time there.
 const serial = suites.some((s) => s === "integration" || s === "e2e");
-const args = ["--test", "--test-reporter=spec", `--test-concurrency=${serial ? 1 : 2}`, ...files];
+// A test file that leaves a child process or socket behind must not hang CI: each file's process exits once its
+// tests are done (--test-force-exit), and a test that never ends fails after 30 minutes (no test comes close).
+const args = [
+  "--test",
+  "--test-reporter=spec",
+  `--test-concurrency=${serial ? 1 : 2}`,
+  "--test-force-exit",
+  "--test-timeout=1800000",
+  ...files,
+];
 const r = spawnSync(process.execPath, args, { stdio: "inherit" });
 process.exit(r.status ?? 1);
