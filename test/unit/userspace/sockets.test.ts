@@ -27,6 +27,15 @@ function tcpEcho(): Promise<net.Server> {
   return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
 }
 
+/** Waits for a condition (never for a time: a loaded machine stretches every sleep). */
+async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 function portOf(s: net.Server): number {
   return (s.address() as net.AddressInfo).port;
 }
@@ -141,9 +150,7 @@ describe("UdpProxySocket (loopback)", () => {
     const port = await u.listen("127.0.0.1", 0);
     try {
       assert.equal(await ask(port, "q"), "re:q");
-      assert.equal(u.clientCount, 1);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(u.clientCount, 0, "answered and idle: entry gone");
+      await until(() => u.clientCount === 0, "answered and idle: entry gone");
     } finally {
       await u.close();
       b.close();
@@ -155,16 +162,16 @@ describe("UdpProxySocket (loopback)", () => {
     await new Promise<void>((r) => sink.bind(0, "127.0.0.1", () => r()));
     const lb = new RoundRobinBalancer();
     lb.setService("k", [`127.0.0.1:${sink.address().port}`], 0);
+    // replyWaitMs is 20× the client's patience, so a loaded machine cannot stretch the client's 150 ms past it.
     const u = new UdpProxySocket({ key: "k", name: "ns/s" }, lb, new UserspaceMetrics(), {
       idleMs: 50,
-      replyWaitMs: 300,
+      replyWaitMs: 3000,
     });
     const port = await u.listen("127.0.0.1", 0);
     try {
       await assert.rejects(ask(port, "q", 150));
       assert.equal(u.clientCount, 1, "kept while the request may still be answered");
-      await new Promise((r) => setTimeout(r, 400));
-      assert.equal(u.clientCount, 0);
+      await until(() => u.clientCount === 0, "the unanswered entry given up");
     } finally {
       await u.close();
       sink.close();
