@@ -419,7 +419,7 @@ class TableWriter {
    */
   text(): string {
     if (this.joined === undefined) {
-      const src: JoinedText = { text: this.parts.join("") };
+      const src: JoinedText = { text: joinPieces(this.parts) };
       const { fragments, offsets } = this;
       for (let i = 0; i < fragments.length; i++) {
         const f = fragments[i]!;
@@ -435,6 +435,18 @@ class TableWriter {
     }
     return this.joined;
   }
+}
+
+/**
+ * `parts.join("")`, in runs of 1,024 pieces joined again: V8's join of one ~150k-piece array took ~1.4× as long
+ * (1k render: 11–12 ms against 8–9 ms, same parts, interleaved, load 2.5); runs of 512–2,048 measured alike.
+ */
+function joinPieces(parts: readonly string[]): string {
+  const run = 1024;
+  if (parts.length <= run) return parts.join("");
+  const runs: string[] = [];
+  for (let i = 0; i < parts.length; i += run) runs.push(parts.slice(i, i + run).join(""));
+  return runs.join("");
 }
 
 /** A table's result view: chains now, per-chain rules when first asked for. */
