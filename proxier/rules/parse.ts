@@ -320,20 +320,9 @@ export class PlainChains extends Map<string, Chain> {
       c.policy = bytes.toString("utf8", sp + 1, sp2);
     }
     const runs: number[] = [];
-    if (rs.length > 3 && (this.pd.ascii ??= isAscii(bytes))) {
-      // many runs (KUBE-SERVICES: one per service) of an ASCII dump: byte offsets are character offsets
-      const parts: string[] = [];
-      let at = 0;
-      for (let i = 0; i < rs.length; i += 3) {
-        const p = bytes.toString("latin1", rs[i]!, rs[i + 1]!);
-        runs.push(at, at + p.length, rs[i + 2]!);
-        parts.push(p);
-        at += p.length + 1;
-      }
-      c.loadRuns(parts.join("\n"), runs);
-      return c;
-    }
-    if (rs.length > 3) {
+    // An ASCII dump's byte offsets are character offsets: its runs decode as Latin-1, the cheapest decoder.
+    const ascii = rs.length > 3 && (this.pd.ascii ??= isAscii(bytes));
+    if (rs.length > 3 && !ascii) {
       // many runs (KUBE-SERVICES: one per service): gathered into one buffer, decoded once
       let total = -1;
       for (let i = 0; i < rs.length; i += 3) total += rs[i + 1]! - rs[i]! + 1;
@@ -352,10 +341,11 @@ export class PlainChains extends Map<string, Chain> {
       }
       runs.length = 0;
     }
+    const encoding = ascii ? "latin1" : "utf8";
     const parts: string[] = [];
     let at = 0;
     for (let i = 0; i < rs.length; i += 3) {
-      const p = bytes.toString("utf8", rs[i]!, rs[i + 1]!);
+      const p = bytes.toString(encoding, rs[i]!, rs[i + 1]!);
       runs.push(at, at + p.length, rs[i + 2]!);
       parts.push(p);
       at += p.length + 1;

@@ -18,8 +18,6 @@ export interface Pki {
    */
   kubeletClientCert: string;
   kubeletClientKey: string;
-  kubeletClientCertPath: string;
-  kubeletClientKeyPath: string;
 }
 
 export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] }): Pki {
@@ -76,7 +74,5 @@ export function ensurePki(dataDir: string, sans: { ips: string[]; dns: string[] 
     caCertPath: caCrt,
     kubeletClientCert: readFileSync(kcCrt, "utf8"),
     kubeletClientKey: readFileSync(kcKey, "utf8"),
-    kubeletClientCertPath: kcCrt,
-    kubeletClientKeyPath: kcKey,
   };
 }
