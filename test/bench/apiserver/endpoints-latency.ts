@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { type ServerProcess, startServerProcess } from "../../e2e/kubectl/server-process.js";
 import { startEtcdCluster } from "../../integration/apiserver/etcd-cluster.js";
-import { benchClient } from "./client.js";
+import { serverClient } from "../../support/apiserver-client.js";
 import { cpuMs } from "./cpu.js";
 import { pct } from "../percentile.js";
 
@@ -33,7 +33,7 @@ interface Result {
 }
 
 async function run(label: string, srv: ServerProcess): Promise<Result> {
-  const { call, token, ca, agent } = benchClient(srv);
+  const { call, token, ca, agent } = serverClient(srv);
   const must = async (method: string, path: string, body: unknown, want: number) => {
     const r = await call(method, path, body);
     if (r.status !== want) throw new Error(`${label}: ${method} ${path} → ${r.status} ${r.text.slice(0, 300)}`);

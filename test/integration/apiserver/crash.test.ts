@@ -3,15 +3,13 @@
  * there, and no ClusterIP or NodePort is held by two Services (or leaked without one).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { nodePortPrefix, serviceIPPrefix } from "../../../src/apiserver/allocator.js";
 import { SqliteStore } from "../../../src/storage/sqlite.js";
+import { type ServerClient, serverClient } from "../../support/apiserver-client.js";
 import { runs } from "../../support/runs.js";
 import { type ServerProcess, startServerProcess } from "../../e2e/kubectl/server-process.js";
-import { tokenOf } from "./harness.js";
 
 let srv: ServerProcess;
 before(async () => {
@@ -21,51 +19,31 @@ after(async () => {
   await srv?.cleanup();
 });
 
-function call(
-  agent: Agent,
-  ca: string,
-  token: string,
+/** A reply as JSON; a failed request or a reply that is not JSON (the server being killed) is status 0. */
+async function call(
+  c: ServerClient,
   method: string,
   path: string,
   body?: unknown,
   // biome-ignore lint/suspicious/noExplicitAny: JSON replies of many shapes
 ): Promise<{ status: number; json: any }> {
-  return new Promise((resolve) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-    if (payload) {
-      headers["Content-Type"] = "application/json";
-      headers["Content-Length"] = String(payload.length);
-    }
-    const r = request({ host: "127.0.0.1", port: srv.port, method, path, headers, ca, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) });
-        } catch {
-          resolve({ status: 0, json: undefined });
-        }
-      });
-      res.on("error", () => resolve({ status: 0, json: undefined }));
-    });
-    r.on("error", () => resolve({ status: 0, json: undefined }));
-    if (payload) r.write(payload);
-    r.end();
-  });
+  try {
+    const r = await c.call(method, path, body);
+    return { status: r.status, json: JSON.parse(r.text) };
+  } catch {
+    return { status: 0, json: undefined };
+  }
 }
 
 describe("crash safety", () => {
   it("kill -9 during writes loses no acknowledged write and duplicates no ClusterIP/NodePort", async () => {
     const rounds = runs(5, 2);
-    const ca = readFileSync(join(srv.dir, "data", "pki", "ca.crt"), "utf8");
     const acked = new Map<string, { clusterIP?: string; nodePort?: number }>();
     // A delete the kill cut off may or may not have committed: its object may be present or absent afterwards.
     const inDoubt = new Set<string>();
     let seq = 0;
     for (let round = 0; round < rounds; round++) {
-      const token = tokenOf(srv.kubeconfig);
-      const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+      const c = serverClient(srv, 8);
       let stop = false;
       let roundCreates = 0;
       const writer = async () => {
@@ -74,7 +52,7 @@ describe("crash safety", () => {
           const kind = n % 3;
           if (kind === 0) {
             const name = `cm-${n}`;
-            const r = await call(agent, ca, token, "POST", "/api/v1/namespaces/default/configmaps", {
+            const r = await call(c, "POST", "/api/v1/namespaces/default/configmaps", {
               metadata: { name },
               data: { n: String(n) },
             });
@@ -85,7 +63,7 @@ describe("crash safety", () => {
           } else {
             const name = `svc-${n}`;
             const type = kind === 1 ? "NodePort" : "ClusterIP";
-            const r = await call(agent, ca, token, "POST", "/api/v1/namespaces/default/services", {
+            const r = await call(c, "POST", "/api/v1/namespaces/default/services", {
               metadata: { name },
               spec: { type, selector: { app: name }, ports: [{ port: 80 }] },
             });
@@ -102,7 +80,7 @@ describe("crash safety", () => {
             const victim = [...acked.keys()].find((k) => k.startsWith("services/") && !inDoubt.has(k));
             if (victim) {
               inDoubt.add(victim);
-              const r = await call(agent, ca, token, "DELETE", `/api/v1/namespaces/default/${victim}`);
+              const r = await call(c, "DELETE", `/api/v1/namespaces/default/${victim}`);
               if (r.status === 200 || r.status === 404) {
                 acked.delete(victim);
                 inDoubt.delete(victim);
@@ -120,15 +98,14 @@ describe("crash safety", () => {
       await srv.stop("SIGKILL");
       stop = true;
       await Promise.all(writers);
-      agent.destroy();
+      c.agent.destroy();
       await srv.restart();
     }
     assert.ok(acked.size > 20, `only ${acked.size} writes were acknowledged`);
-    const token = tokenOf(srv.kubeconfig);
-    const agent = new Agent({ keepAlive: true });
-    const cms = await call(agent, ca, token, "GET", "/api/v1/namespaces/default/configmaps");
-    const svcs = await call(agent, ca, token, "GET", "/api/v1/namespaces/default/services");
-    agent.destroy();
+    const c = serverClient(srv);
+    const cms = await call(c, "GET", "/api/v1/namespaces/default/configmaps");
+    const svcs = await call(c, "GET", "/api/v1/namespaces/default/services");
+    c.agent.destroy();
     const have = new Set<string>([
       ...cms.json.items.map((o: { metadata: { name: string } }) => `configmaps/${o.metadata.name}`),
       ...svcs.json.items.map((o: { metadata: { name: string } }) => `services/${o.metadata.name}`),

@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
+import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { podwireBin, type ServerProcess, startServerProcess } from "../../e2e/kubectl/server-process.js";
+import { serverClient } from "../../support/apiserver-client.js";
 import { type EtcdCluster, startEtcdCluster } from "./etcd-cluster.js";
 import { tokenOf } from "./harness.js";
 
@@ -35,29 +36,13 @@ after(async () => {
 });
 
 function client(srv: ServerProcess) {
-  const ca = readFileSync(join(srv.dir, "data", "pki", "ca.crt"), "utf8");
-  const token = tokenOf(srv.kubeconfig);
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  const c = serverClient(srv, 8);
+  const { token, ca } = c;
   // biome-ignore lint/suspicious/noExplicitAny: JSON replies
-  const call = (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-      if (payload) {
-        headers["Content-Type"] = "application/json";
-        headers["Content-Length"] = String(payload.length);
-      }
-      const r = request({ host: "127.0.0.1", port: srv.port, method, path, headers, ca, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || "null") }),
-        );
-      });
-      r.on("error", reject);
-      if (payload) r.write(payload);
-      r.end();
-    });
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
+    const r = await c.call(method, path, body);
+    return { status: r.status, json: JSON.parse(r.text || "null") };
+  };
   // biome-ignore lint/suspicious/noExplicitAny: watch events
   const watch = (path: string, events: any[]) => {
     const r = request(
@@ -76,7 +61,7 @@ function client(srv: ServerProcess) {
     r.end();
     return () => r.destroy();
   };
-  return { call, watch, close: () => agent.destroy() };
+  return { call, watch, close: () => c.agent.destroy() };
 }
 
 describe("apiservers sharing etcd", () => {
