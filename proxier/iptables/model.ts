@@ -258,6 +258,19 @@ const sliceCache = new WeakMap<
   { family: Family; nodeName: string; entries: [string, EndpointInfo[]][] }
 >();
 
+/**
+ * One slice's endpoints per service port (chain names hashed), memoised per object like servicePortsOfService.
+ * The change tracker calls it when an EndpointSlice event arrives, so a sync finds the model built. Callers must
+ * not mutate the result.
+ */
+export function endpointsOfSlice(
+  slice: EndpointSlice,
+  family: Family,
+  nodeName: string,
+): readonly (readonly [string, readonly EndpointInfo[]])[] {
+  return sliceEndpoints(slice, family, nodeName);
+}
+
 /** One slice's endpoints per service port, memoised per object (like sliceServiceKey, informers replace objects). */
 function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string): [string, EndpointInfo[]][] {
   const hit = sliceCache.get(slice);

@@ -84,7 +84,8 @@ export function nodeAddresses(node: Node | undefined): string[] {
 }
 
 export class IptablesProxier {
-  readonly tracker = new ChangeTracker();
+  /** Records informer events and builds each object's model as it arrives (tracker.ts). */
+  readonly tracker: ChangeTracker;
   private readonly ipt: Iptables;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -109,6 +110,7 @@ export class IptablesProxier {
     this.ipt = opts.iptables;
     this.log = opts.logger ?? silent;
     this.now = opts.now ?? Date.now;
+    this.tracker = new ChangeTracker(Date.now, { family: opts.render.ipFamily ?? "IPv4", nodeName: opts.nodeName });
     this.syncPeriodMs = opts.syncPeriodMs ?? 30_000;
     this.fullSyncPeriodMs = opts.fullSyncPeriodMs ?? 3_600_000;
     this.runner = new BoundedFrequencyRunner(
