@@ -16,7 +16,7 @@ import { Rtnl } from "../../src/netlinux/rtnl.js";
 import { formatIp4, parseCidr4 } from "../ipam/ipv4.js";
 import { formatSubnetEnv } from "../subnetenv.js";
 import { type OverlayKernel, RtnlKernel } from "./kernel.js";
-import { applyRules } from "./masq.js";
+import { ensureRules } from "./masq.js";
 import { ANN, internalIpOf, peersOf, podCidrOf, vtepMacOf } from "./peers.js";
 import { type Action, plan } from "./reconcile.js";
 import { DEFAULT_PORT, DEFAULT_VNI, derivedMac, ensureVtep, findUnderlay, readVtep, VXLAN_OVERHEAD } from "./vtep.js";
@@ -59,6 +59,8 @@ export interface SyncReport {
   errors: string[];
   mac?: string;
   podCidr?: string;
+  /** Tables whose masquerade/forward chain this sync (re)wrote; [] = checked and already right; absent = not checked. */
+  rulesWritten?: string[];
 }
 
 const silent: OverlayLogger = { info() {}, warn() {} };
@@ -197,11 +199,19 @@ export class OverlayAgent {
     }
     if (actions.length) this.log.info({ actions: actions.length }, "overlay entries reconciled");
 
+    let rulesWritten: string[] | undefined;
     if (o.ipMasq || o.forwardRules) {
       const key = `${podCidr}|${o.clusterCidr}`;
       if (key !== this.lastRulesKey || Date.now() - this.lastRulesAt >= o.resyncMs - 50) {
         try {
-          await applyRules({ clusterCidr: o.clusterCidr, podCidr, ipMasq: o.ipMasq, forwardRules: o.forwardRules });
+          const { written } = await ensureRules({
+            clusterCidr: o.clusterCidr,
+            podCidr,
+            ipMasq: o.ipMasq,
+            forwardRules: o.forwardRules,
+          });
+          rulesWritten = written;
+          if (written.length) this.log.info({ tables: written }, "masquerade/forward chains written");
           this.lastRulesKey = key;
           this.lastRulesAt = Date.now();
         } catch (e) {
@@ -229,7 +239,7 @@ export class OverlayAgent {
         }
       } else if (!differs) this.published = key;
     }
-    return { ready: true, actions, errors, mac, podCidr };
+    return { ready: true, actions, errors, mac, podCidr, rulesWritten };
   }
 
   /** Runs one sync now (tests, --once). */

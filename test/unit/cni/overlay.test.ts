@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { subnetEnvFor } from "../../../cni/overlay/agent.js";
-import { renderRules } from "../../../cni/overlay/masq.js";
+import { chainMatches, desiredChains, hasJumpIn, normaliseRule, renderRules } from "../../../cni/overlay/masq.js";
 import { ANN, peerFromNode, peersOf } from "../../../cni/overlay/peers.js";
 import { derivedMac } from "../../../cni/overlay/vtep.js";
 import { formatReply, parseRequest } from "../../../cni/plugin/server.js";
@@ -72,6 +72,27 @@ test("masquerade payload: own chains only, jumps only when missing, flannel's ru
     ),
     "",
   );
+});
+
+test("masquerade resync compares the kernel's chain dump with the desired rules, quoting and spacing aside", () => {
+  const [nat, fwd] = desiredChains({
+    clusterCidr: "10.244.0.0/16",
+    podCidr: "10.244.1.9/24",
+    ipMasq: true,
+    forwardRules: true,
+  });
+  assert.ok(nat && fwd);
+  assert.ok(nat.rules[1]?.includes("-s 10.244.1.0/24 "), "pod CIDR canonical, as iptables prints it back");
+  const dump = ["-N PODWIRE-POSTRTG", ...nat.rules.map((r) => `${r.replace(" -j ", "   -j ")}  `)].join("\n");
+  assert.ok(chainMatches(`${dump}\n`, nat), "same rules, other spacing");
+  assert.ok(!chainMatches(["-N PODWIRE-POSTRTG", ...nat.rules.slice(1)].join("\n"), nat), "one missing");
+  assert.ok(!chainMatches(["-N PODWIRE-POSTRTG", ...[...nat.rules].reverse()].join("\n"), nat), "reordered");
+  assert.ok(!chainMatches([...nat.rules, "-A PODWIRE-POSTRTG -j ACCEPT"].join("\n"), nat), "one extra");
+  assert.ok(!chainMatches(fwd.rules.join("\n"), nat), "another chain's rules");
+  assert.equal(normaliseRule('-A X -m comment --comment "a b"  -j Y'), "-A X -m comment --comment a b -j Y");
+  assert.ok(hasJumpIn('-P FORWARD DROP\n-A FORWARD -m comment --comment "podwire forward" -j PODWIRE-FWD\n', fwd));
+  assert.ok(!hasJumpIn("-P FORWARD DROP\n-A FORWARD -j PODWIRE-FWD-OTHER\n", fwd));
+  assert.ok(!hasJumpIn("-A POSTROUTING -j PODWIRE-FWD\n", fwd), "a jump from another chain does not count");
 });
 
 test("socket protocol: header lines up to --, config verbatim; reply = code line + stdout", () => {
