@@ -148,10 +148,11 @@ export function computeProbability(n: number): string {
 /**
  * One service port's share of the payload, built once and replayed while neither the port, its endpoints nor
  * the global options change. A port's lines are contiguous within each table's section of the payload, so a
- * fragment table is a range of text. A port rendered in this render has its lines written as pieces straight
- * into the table's text parts (no string per line, no per-port text); the payload joins all parts once, and
- * afterwards every fragment of that render is a range of the joined text (sliced when needed: no copy). Which
- * chain each line belongs to is a small index array; the per-chain rule lists that partial syncs compare
+ * fragment table is a range of text. A port rendered in this render writes its lines as pieces straight into the
+ * table's byte buffer (`PieceSink`: one latin1 byte per character, a buffer reused by every render): no string per
+ * line, no per-port text, no array of pieces. At the end of the render each table's bytes become one string, and
+ * every fragment rendered in it is a range of that string (sliced when needed: no copy). Which chain each line
+ * belongs to is a small index array; the per-chain rule lists that partial syncs compare
  * (`RenderResult.filter/nat.rules`) are cut from the text only when first asked for (`listsOf`), so a full sync,
  * which writes just the payload, never builds them.
  */
@@ -164,7 +165,7 @@ interface Fragment {
   noLocalExternal: number;
 }
 
-/** A table's joined rule text (boxed: fragments point at it before and after it is set). */
+/** A table's rule text (boxed: fragments point at it before it is set, at the end of their render). */
 interface JoinedText {
   text: string;
 }
@@ -179,16 +180,10 @@ interface FrozenTable {
   ruleCount: number;
   /** Length of the text (every line "\n"-terminated). */
   length: number;
-  /**
-   * Where the text is, first match wins: `text` itself; chars `at`… of a joined table text `src`; pieces
-   * `p0`…`p1` of a render's `parts`.
-   */
+  /** Where the text is, first match wins: `text` itself; chars `at`… of a table text `src`. */
   text?: string;
   src?: JoinedText;
   at: number;
-  parts?: string[];
-  p0: number;
-  p1: number;
   /** Per chain of `chains`: its lines (slices of the text), built on first use. */
   lists?: (readonly string[])[];
 }
@@ -196,10 +191,7 @@ interface FrozenTable {
 /** A fragment table's text. */
 function textOf(f: FrozenTable): string {
   if (f.text !== undefined) return f.text;
-  let t = "";
-  if (f.src) t = f.src.text.slice(f.at, f.at + f.length);
-  else if (f.parts) t = f.parts.slice(f.p0, f.p1).join("");
-  f.parts = undefined;
+  const t = f.src ? f.src.text.slice(f.at, f.at + f.length) : "";
   f.text = t;
   return t;
 }
@@ -223,11 +215,71 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
 }
 
 /**
- * Writes one table's lines of one service port as pieces onto a render's text parts. One instance per table is
- * reused for every port (render is synchronous): `begin` before a port, `freeze` after it.
+ * Where a render writes one table's text: character codes straight into a byte buffer reused by every render
+ * (grown by doubling, never shrunk), read back as one latin1 string at the end. Rule text is ASCII in practice
+ * (names, IPs, numbers); `bits` collects every code written, so a character above 255 (a non-latin1 name) is
+ * noticed and the render is redone with `pieces` set: the pieces are kept as strings and joined instead.
+ * `len` counts characters in both modes.
+ */
+class PieceSink {
+  private bytes: Buffer = Buffer.allocUnsafe(1 << 16);
+  len = 0;
+  bits = 0;
+  pieces: string[] | null = null;
+  reset(asPieces: boolean): void {
+    this.len = 0;
+    this.bits = 0;
+    this.pieces = asPieces ? [] : null;
+  }
+  /** Appends `s`; returns this, so a line is `sink.put(a).put(b)…`. */
+  put(s: string): this {
+    const n = s.length;
+    const at = this.len;
+    this.len = at + n;
+    if (this.pieces !== null) {
+      this.pieces.push(s);
+      return this;
+    }
+    if (at + n > this.bytes.length) this.grow(at + n);
+    const b = this.bytes;
+    let bits = this.bits;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      bits |= c;
+      b[at + i] = c;
+    }
+    this.bits = bits;
+    return this;
+  }
+  private grow(need: number): void {
+    let size = this.bytes.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.bytes.copy(next, 0, 0, this.len);
+    this.bytes = next;
+  }
+  /** Everything written since reset, as one string; null when a character did not fit in a byte. */
+  finish(): string | null {
+    if (this.pieces !== null) {
+      const t = joinPieces(this.pieces);
+      this.pieces = null;
+      return t;
+    }
+    if (this.bits > 255) return null;
+    return this.bytes.toString("latin1", 0, this.len);
+  }
+}
+
+/** One sink per table (a port writes to both), reused by every render (render is synchronous). */
+const sinks = { filter: new PieceSink(), nat: new PieceSink() };
+
+/**
+ * Writes one table's lines of one service port onto the table's sink. One instance per table is reused for every
+ * port (render is synchronous): `begin` before a port, `freeze` after it.
  */
 class TableFragment {
-  private parts: string[] = [];
+  private sink: PieceSink = sinks.filter;
+  private box: JoinedText = { text: "" };
   private p0 = 0;
   private readonly chains: string[] = [];
   private readonly lineChain: number[] = [];
@@ -235,9 +287,10 @@ class TableFragment {
   private index: Map<string, number> | null = null;
   private ruleCount = 0;
   /** `chains`, `lineChain` and `owned` are scratch arrays reused for every port; freeze copies them at their size. */
-  begin(parts: string[]): void {
-    this.parts = parts;
-    this.p0 = parts.length;
+  begin(sink: PieceSink, box: JoinedText): void {
+    this.sink = sink;
+    this.box = box;
+    this.p0 = sink.len;
     this.chains.length = 0;
     this.lineChain.length = 0;
     this.owned.length = 0;
@@ -263,22 +316,20 @@ class TableFragment {
   }
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
-    this.start(chain).push(rest, "\n");
+    this.start(chain).put(rest).put("\n");
   }
   /**
-   * Starts `-A chain `; the caller pushes the rest of the line onto the returned parts, ending with "\n". For the
+   * Starts `-A chain `; the caller puts the rest of the line onto the returned sink, ending with "\n". For the
    * hot lines (per endpoint): the pieces go into the text as they are, no intermediate string per line.
    */
-  start(chain: string): string[] {
-    const parts = this.mark(chain);
-    parts.push("-A ", chain, " ");
-    return parts;
+  start(chain: string): PieceSink {
+    return this.mark(chain).put("-A ").put(chain).put(" ");
   }
   /** Like `start`, but the caller writes the whole line, `-A chain ` included. */
-  mark(chain: string): string[] {
+  mark(chain: string): PieceSink {
     this.lineChain.push(this.touch(chain));
     this.ruleCount++;
-    return this.parts;
+    return this.sink;
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
@@ -287,22 +338,15 @@ class TableFragment {
   }
   freeze(): FrozenTable {
     if (this.chains.length === 0) return EMPTY_TABLE;
-    const { parts, p0 } = this;
-    const p1 = parts.length;
-    let length = 0;
-    for (let i = p0; i < p1; i++) length += parts[i]!.length;
     return {
       chains: this.chains.slice(),
       lineChain: this.lineChain.slice(),
       owned: this.owned.slice(),
       ruleCount: this.ruleCount,
-      length,
+      length: this.sink.len - this.p0,
       text: undefined,
-      src: undefined,
-      at: 0,
-      parts,
-      p0,
-      p1,
+      src: this.box,
+      at: this.p0,
       lists: undefined,
     };
   }
@@ -316,8 +360,6 @@ const EMPTY_TABLE: FrozenTable = {
   length: 0,
   text: "",
   at: 0,
-  p0: 0,
-  p1: 0,
   lists: [],
 };
 const EMPTY: EndpointInfo[] = [];
@@ -330,25 +372,30 @@ interface LoneLine {
 }
 
 /**
- * Accumulates one table: chains in declaration order, the rule text as parts in emission order (single lines,
- * whole texts of reused fragments, pieces of fragments rendered now), and what the per-chain rule lists are made
- * of (fragments and lone lines, in emission order) for building them when asked.
+ * Accumulates one table: chains in declaration order; the rule text — lines and ports rendered now go to the
+ * table's sink, reused fragments are noted with the sink position they come at; and what the per-chain rule lists
+ * are made of (fragments and lone lines, in emission order) for building them when asked.
  */
 class TableWriter {
   readonly chains: string[] = [];
-  readonly parts: string[] = [];
+  /** The text written now; fragments rendered in this render point at it (set by `finish`). */
+  readonly box: JoinedText = { text: "" };
   /** Extra `:CHAIN` declarations (stale chains deleted with -X). */
   readonly extraChains: string[] = [];
   /** Fragments and lone lines, in emission order. */
   private readonly segments: (FrozenTable | LoneLine)[] = [];
-  /** Each fragment's offset in the joined text (parallel to the fragments among `segments`). */
+  /** Each fragment's offset in the table text (parallel to the fragments among `segments`). */
   private readonly fragments: FrozenTable[] = [];
   private readonly offsets: number[] = [];
+  /** Reused fragments (their text is elsewhere) and the sink position each comes at. */
+  private readonly reused: FrozenTable[] = [];
+  private readonly reusedAt: number[] = [];
   private chars = 0;
   private readonly declared: string[] = [];
   private rulesMap: Map<string, string[]> | undefined;
   private joined: string | undefined;
   ruleCount = 0;
+  constructor(readonly sink: PieceSink) {}
   chain(name: string): void {
     this.chains.push(name);
     this.declared.push(name);
@@ -361,19 +408,29 @@ class TableWriter {
     this.ruleCount++;
   }
   raw(line: string): void {
-    this.parts.push(line, "\n");
+    this.sink.put(line).put("\n");
     this.chars += line.length + 1;
   }
-  /** Appends a service port's fragment (its text is already in `parts` when it was rendered into them). */
+  /** Appends a service port's fragment (rendered now: its text is already in the sink; else noted as reused). */
   add(f: FrozenTable): void {
     if (f === EMPTY_TABLE) return;
-    if (f.parts !== this.parts) this.parts.push(textOf(f));
+    if (f.src !== this.box) {
+      this.reused.push(f);
+      this.reusedAt.push(this.sink.len);
+    }
     for (const c of f.owned) this.chains.push(c);
     this.segments.push(f);
     this.fragments.push(f);
     this.offsets.push(this.chars);
     this.chars += f.length;
     this.ruleCount += f.ruleCount;
+  }
+  /** The sink's text into `box` (fragments rendered now can be read from here on); false if it needs pieces. */
+  finish(): boolean {
+    const t = this.sink.finish();
+    if (t === null) return false;
+    this.box.text = t;
+    return true;
   }
   /** Every chain declared or written to (the keys `rules` will have). */
   touchedChains(): Set<string> {
@@ -414,20 +471,33 @@ class TableWriter {
     return rules;
   }
   /**
-   * The table's section of the payload. Joining makes every fragment of this render a range of the joined text,
-   * dropping its own copy, its pieces and its lists (they would keep older texts alive).
+   * The table's section of the payload. With no reused fragments (a cold full render) that is the sink's text as
+   * it is. Otherwise the reused fragments' texts are joined in at their places, and every fragment becomes a range
+   * of the joined text, dropping its own copy and its lists (they would keep older texts alive).
    */
   text(): string {
     if (this.joined === undefined) {
-      const src: JoinedText = { text: joinPieces(this.parts) };
-      const { fragments, offsets } = this;
-      for (let i = 0; i < fragments.length; i++) {
-        const f = fragments[i]!;
-        f.src = src;
-        f.at = offsets[i]!;
-        f.text = undefined;
-        f.parts = undefined;
-        f.lists = undefined;
+      let src = this.box;
+      if (this.reused.length > 0) {
+        const fresh = this.box.text;
+        const parts: string[] = [];
+        let prev = 0;
+        for (let i = 0; i < this.reused.length; i++) {
+          const at = this.reusedAt[i]!;
+          if (at > prev) parts.push(fresh.slice(prev, at));
+          parts.push(textOf(this.reused[i]!));
+          prev = at;
+        }
+        if (prev < fresh.length) parts.push(fresh.slice(prev));
+        src = { text: parts.join("") };
+        const { fragments, offsets } = this;
+        for (let i = 0; i < fragments.length; i++) {
+          const f = fragments[i]!;
+          f.src = src;
+          f.at = offsets[i]!;
+          f.text = undefined;
+          f.lists = undefined;
+        }
       }
       const decl = this.extraChains.length ? [...this.chains, ...this.extraChains] : this.chains;
       const head = decl.length ? `:${decl.join(" - [0:0]\n:")} - [0:0]\n` : "";
@@ -438,8 +508,8 @@ class TableWriter {
 }
 
 /**
- * `parts.join("")`, in runs of 1,024 pieces joined again: V8's join of one ~150k-piece array took ~1.4× as long
- * (1k render: 11–12 ms against 8–9 ms, same parts, interleaved, load 2.5); runs of 512–2,048 measured alike.
+ * `parts.join("")`, in runs of 1,024 pieces joined again (only for text with characters above 255): V8's join of
+ * one ~150k-piece array took ~1.4× as long (1k render: 11–12 ms against 8–9 ms, same parts, interleaved, load 2.5).
  */
 function joinPieces(parts: readonly string[]): string {
   const run = 1024;
@@ -461,6 +531,20 @@ function tableRules(w: TableWriter): TableRules {
 
 /** Renders the full iptables state kube-proxy would write for this input. */
 export function render(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
+  // Byte sinks first; text with a character above 255 (never from valid Kubernetes names) is redone as pieces.
+  return renderWith(input, opts, false) ?? renderWith(input, opts, true)!;
+}
+
+/**
+ * `render` with the text kept as pieces and joined — the path text with a character above 255 takes. For tests
+ * that compare it with the byte sinks.
+ */
+export function renderAsPieces(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
+  return renderWith(input, opts, true)!;
+}
+
+/** One render: null when `asPieces` is false and the text needed more than a byte per character. */
+function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean): RenderResult | null {
   const family: Family = opts.ipFamily ?? "IPv4";
   const isIPv6 = family === "IPv6";
   const mark = opts.masqueradeMark ?? masqueradeMarkFor(opts.masqueradeBit ?? 14);
@@ -481,8 +565,10 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   );
   const endpointsMap = endpointsFromSlices(input.endpointSlices, family, input.node.name);
 
-  const filter = new TableWriter();
-  const nat = new TableWriter();
+  sinks.filter.reset(asPieces);
+  sinks.nat.reset(asPieces);
+  const filter = new TableWriter(sinks.filter);
+  const nat = new TableWriter(sinks.nat);
   for (const c of [Chains.services, Chains.externalServices, Chains.forward, Chains.nodePorts, Chains.proxyFirewall])
     filter.chain(c);
   for (const c of [Chains.services, Chains.nodePorts, Chains.postrouting, Chains.markMasq]) nat.chain(c);
@@ -532,12 +618,15 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
   ].join("|");
 
   const used: [ServicePortInfo, Fragment][] = [];
+  /** Ports rendered now (their cached fragments are dropped if the byte sinks cannot hold this render's text). */
+  const rendered: ServicePortInfo[] = [];
   for (const sp of svcPorts) {
     const eps = endpointsMap.get(sp.key) ?? EMPTY;
     let frag = fragmentCache.get(sp);
     if (!frag || frag.sig !== sig || !sameRefs(frag.endpoints, eps)) {
-      frag = renderServicePort(sp, eps, g, sig, filter.parts, nat.parts);
+      frag = renderServicePort(sp, eps, g, sig, filter, nat);
       fragmentCache.set(sp, frag);
+      rendered.push(sp);
     }
     used.push([sp, frag]);
     filter.add(frag.filter);
@@ -594,6 +683,12 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
     Chains.forward,
     `-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
+
+  // The sinks' text becomes strings now: fragments rendered here read from them, and the next render reuses the sinks.
+  if (!filter.finish() || !nat.finish()) {
+    for (const sp of rendered) fragmentCache.delete(sp);
+    return null;
+  }
 
   // Built on first use: a partial sync never needs the whole text.
   let payload: string | undefined;
@@ -672,12 +767,12 @@ function renderServicePort(
   allEndpoints: EndpointInfo[],
   g: PortGlobals,
   sig: string,
-  filterParts: string[],
-  natParts: string[],
+  filterTable: TableWriter,
+  natTable: TableWriter,
 ): Fragment {
   const { filter, nat } = scratch;
-  filter.begin(filterParts);
-  nat.begin(natParts);
+  filter.begin(filterTable.sink, filterTable.box);
+  nat.begin(natTable.sink, natTable.box);
   let noLocalInternal = 0;
   let noLocalExternal = 0;
   const p = sp.protocol;
@@ -736,7 +831,7 @@ function renderServicePort(
   // ClusterIP capture.
   const clusterMatch = `-m comment --comment "${S} cluster IP" ${mp} -d ${sp.clusterIP} --dport ${port}`;
   if (hasInternalEndpoints) {
-    nat.start(Chains.services).push(clusterMatch, " -j ", internalPolicyChain, "\n");
+    nat.start(Chains.services).put(clusterMatch).put(" -j ").put(internalPolicyChain).put("\n");
   } else {
     filter.line(
       Chains.services,
@@ -814,9 +909,9 @@ function renderServicePort(
 
   // Internal traffic: masquerade off-cluster sources.
   if (hasInternalEndpoints) {
-    if (g.masqueradeAll) nat.start(internalPolicyChain).push(clusterMatch, " -j KUBE-MARK-MASQ\n");
+    if (g.masqueradeAll) nat.start(internalPolicyChain).put(clusterMatch).put(" -j KUBE-MARK-MASQ\n");
     else if (g.clusterCIDR)
-      nat.start(internalPolicyChain).push(clusterMatch, " ! -s ", g.clusterCIDR, " -j KUBE-MARK-MASQ\n");
+      nat.start(internalPolicyChain).put(clusterMatch).put(" ! -s ").put(g.clusterCIDR).put(" -j KUBE-MARK-MASQ\n");
   }
 
   // External traffic chain.
@@ -882,7 +977,17 @@ function renderServicePort(
       nat.own(c);
       nat.mark(c);
       // The masquerade line's end and the DNAT line's start share a piece.
-      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n-A ", c, dnatMid, ep.endpoint, "\n");
+      nat
+        .mark(c)
+        .put("-A ")
+        .put(c)
+        .put(masqMid)
+        .put(ep.ip)
+        .put(" -j KUBE-MARK-MASQ\n-A ")
+        .put(c)
+        .put(dnatMid)
+        .put(ep.endpoint)
+        .put("\n");
     }
   } else {
     const recentMid = flat(" ", sepComment, "-m recent --name ");
@@ -890,8 +995,8 @@ function renderServicePort(
     for (const ep of allReachableEndpoints) {
       const c = ep.chain;
       nat.own(c);
-      nat.mark(c).push("-A ", c, masqMid, ep.ip, " -j KUBE-MARK-MASQ\n");
-      nat.mark(c).push("-A ", c, recentMid, c, setMid, ep.endpoint, "\n");
+      nat.mark(c).put("-A ").put(c).put(masqMid).put(ep.ip).put(" -j KUBE-MARK-MASQ\n");
+      nat.mark(c).put("-A ").put(c).put(recentMid).put(c).put(setMid).put(ep.endpoint).put("\n");
     }
   }
 
@@ -920,8 +1025,8 @@ function writeServiceToEndpointRules(
     const rcheck = ` --rcheck --seconds ${sp.stickyMaxAgeSeconds} --reap -j `;
     for (const ep of endpoints) {
       const out = nat.mark(chain);
-      if (largeClusterMode) out.push(head, recentMid, ep.chain, rcheck, ep.chain, "\n");
-      else out.push(head, ep.endpoint, recentMid, ep.chain, rcheck, ep.chain, "\n");
+      if (largeClusterMode) out.put(head).put(recentMid).put(ep.chain).put(rcheck).put(ep.chain).put("\n");
+      else out.put(head).put(ep.endpoint).put(recentMid).put(ep.chain).put(rcheck).put(ep.chain).put("\n");
     }
   }
   const statMid = largeClusterMode ? STAT_MID[0] : STAT_MID[1];
@@ -932,10 +1037,14 @@ function writeServiceToEndpointRules(
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     const out = nat.mark(chain);
-    out.push(i === 0 ? head : nlHead);
-    if (!largeClusterMode) out.push(ep.endpoint);
-    if (i < n - 1) out.push(statMid, probabilityJump(n - i), ep.chain);
-    else out.push(lastMid, ep.chain, "\n");
+    out.put(i === 0 ? head : nlHead);
+    if (!largeClusterMode) out.put(ep.endpoint);
+    if (i < n - 1)
+      out
+        .put(statMid)
+        .put(probabilityJump(n - i))
+        .put(ep.chain);
+    else out.put(lastMid).put(ep.chain).put("\n");
   }
 }
 

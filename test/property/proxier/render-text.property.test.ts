@@ -1,0 +1,168 @@
+/**
+ * The renderer writes rule text into reused byte buffers (latin1, one byte per character) and falls back to
+ * joined string pieces when a character does not fit in a byte. These properties pin the text that path produces:
+ * on random clusters (every service type and policy, render options at random, names with latin1 and wider
+ * characters), the byte-buffer text equals the pieces text, each table's text agrees with the per-chain rule lists,
+ * and renders that reuse earlier renders' fragments (some objects replaced, results read in any order, also after
+ * later renders) give the same text and rules as a cold render of the same objects.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import type { EndpointSlice, Service } from "../../../src/api/index.js";
+import { type RenderOptions, type RenderResult, render, renderAsPieces } from "../../../proxier/iptables/render.js";
+import { type Cluster, clusterArb } from "../../../proxier/testing/index.js";
+import { runs } from "../../support/runs.js";
+
+const optsArb: fc.Arbitrary<RenderOptions> = fc.record({
+  ipFamily: fc.constantFrom<"IPv4" | "IPv6">("IPv4", "IPv4", "IPv6"),
+  clusterCIDRs: fc.constantFrom([], ["10.244.0.0/16"], ["fd00::/64", "10.244.0.0/16"]),
+  masqueradeAll: fc.boolean(),
+  masqueradeBit: fc.constantFrom(14, 0, 31),
+  localhostNodePorts: fc.boolean(),
+  nodePortAddresses: fc.constantFrom([], ["127.0.0.0/8"], ["primary"], ["192.168.0.0/16", "127.0.0.1/32"]),
+  randomFully: fc.boolean(),
+  nfacct: fc.record({ ctStateInvalidDropped: fc.boolean(), localhostNodePortsAccepted: fc.boolean() }),
+  conntrackTCPLiberal: fc.boolean(),
+  largeClusterEndpointsThreshold: fc.constantFrom(1000, 3, 0),
+  existingNatChains: fc.constantFrom(undefined, ["KUBE-SVC-AAAAAAAAAAAAAAAA", "KUBE-SEP-BBBBBBBBBBBBBBBB"]),
+});
+
+/** Suffixes for one Service's name: none, latin1 (fits a byte), and wider characters (the pieces path). */
+const SUFFIXES = ["", "", "-caf\u00e9", "-\u0101", "-\u4e2d"];
+
+/** The cluster with service `i`'s name (and its slice's service-name label) suffixed. */
+function renamed(c: Cluster, i: number, suffix: string): Cluster {
+  const out = structuredClone(c);
+  const svc = out.services[i % Math.max(1, out.services.length)];
+  if (!svc || suffix === "") return out;
+  const old = svc.metadata.name;
+  svc.metadata.name = `${old}${suffix}`;
+  for (const s of out.endpointSlices) {
+    const labels = s.metadata.labels;
+    if (labels && s.metadata.namespace === svc.metadata.namespace && labels["kubernetes.io/service-name"] === old)
+      labels["kubernetes.io/service-name"] = svc.metadata.name;
+  }
+  return out;
+}
+
+/** Everything a caller reads from a render, in the order given. */
+function view(r: RenderResult, order: readonly ("payload" | "rules" | "meta")[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of order) {
+    if (k === "payload") out[k] = r.payload;
+    else if (k === "rules")
+      out[k] = JSON.stringify([r.filter.chains, [...r.filter.rules], r.nat.chains, [...r.nat.rules]]);
+    else
+      out[k] = JSON.stringify([
+        r.staleChains,
+        [...r.serviceChains],
+        [...r.activeNatChains].sort(),
+        r.stats,
+        r.masqueradeMark,
+      ]);
+  }
+  return out;
+}
+
+/** Each table's `-A` lines in the payload, grouped by chain in order, against the per-chain rule lists. */
+function assertTextMatchesLists(r: RenderResult): void {
+  const tables = r.payload.split("COMMIT\n");
+  for (const [t, rules] of [
+    [tables[0]!, r.filter.rules],
+    [tables[1]!, r.nat.rules],
+  ] as const) {
+    const byChain = new Map<string, string[]>();
+    for (const line of t.split("\n")) {
+      if (!line.startsWith("-A ")) continue;
+      const chain = line.slice(3, line.indexOf(" ", 3));
+      const list = byChain.get(chain) ?? [];
+      list.push(line);
+      byChain.set(chain, list);
+    }
+    for (const [chain, lines] of byChain) assert.deepEqual(rules.get(chain), lines, chain);
+    for (const [chain, lines] of rules) if (lines.length > 0) assert.ok(byChain.has(chain), chain);
+  }
+}
+
+/** Replaces the objects at the given indexes by (fresh copies of) another cluster's. */
+function mixed(base: Cluster, other: Cluster, at: number[]): Cluster {
+  const services: Service[] = [...base.services];
+  const endpointSlices: EndpointSlice[] = [...base.endpointSlices];
+  for (const k of at) {
+    if (k < services.length && other.services.length)
+      services[k] = structuredClone(other.services[k % other.services.length]!);
+    if (k < endpointSlices.length && other.endpointSlices.length)
+      endpointSlices[k] = structuredClone(other.endpointSlices[k % other.endpointSlices.length]!);
+  }
+  return { ...base, services, endpointSlices };
+}
+
+const clusters = clusterArb({
+  maxServices: 6,
+  maxEndpoints: 5,
+  externalIPs: ["203.0.113.1", "203.0.113.2"],
+  loadBalancerIPs: ["198.51.100.1", "198.51.100.2"],
+  sourceRanges: ["192.168.0.0/16", "10.0.0.0/8"],
+});
+const orderArb = fc.shuffledSubarray(["payload", "rules", "meta"] as const, { minLength: 3, maxLength: 3 });
+
+describe("render text (byte buffers, pieces fallback, reused fragments)", () => {
+  it("byte-buffer text equals the pieces text and agrees with the per-chain lists", () => {
+    let wide = 0;
+    let latin1 = 0;
+    fc.assert(
+      fc.property(clusters, optsArb, fc.nat(10), fc.constantFrom(...SUFFIXES), (c0, opts, i, suffix) => {
+        const c = renamed(c0, i, suffix);
+        const bytes = render(structuredClone(c), opts);
+        const pieces = renderAsPieces(structuredClone(c), opts);
+        assert.deepEqual(view(bytes, ["payload", "rules", "meta"]), view(pieces, ["payload", "rules", "meta"]));
+        assertTextMatchesLists(bytes);
+        if (/[^\u0000-\u00ff]/.test(bytes.payload)) wide++;
+        else if (/[\u0080-\u00ff]/.test(bytes.payload)) latin1++;
+      }),
+      { numRuns: runs(500, 120) },
+    );
+    // Both kinds of non-ASCII text were rendered (else the fallback went untested).
+    assert.ok(wide > 0 && latin1 > 0, `wide ${wide}, latin1 ${latin1}`);
+  });
+
+  it("renders reusing fragments give the text of a cold render of the same objects", () => {
+    fc.assert(
+      fc.property(
+        clusters,
+        clusters,
+        optsArb,
+        fc.array(fc.nat(8), { maxLength: 5 }),
+        fc.constantFrom(...SUFFIXES),
+        orderArb,
+        orderArb,
+        (c1, c2, opts, replace, suffix, order1, order2) => {
+          const first = renamed(c1, 0, suffix);
+          const second = mixed(first, c2, replace);
+          const r1 = render(first, opts);
+          const v1 = view(r1, order1);
+          const r2 = render(second, opts); // reuses r1's fragments for the objects kept
+          const v2 = view(r2, order2);
+          const r3 = render(first, opts); // back: r1's fragments, some re-pointed by r2
+          const v3 = view(r3, ["rules", "payload", "meta"]);
+          const cold = (c: Cluster) => view(renderAsPieces(structuredClone(c), opts), ["payload", "rules", "meta"]);
+          const cold1 = cold(first);
+          assert.deepEqual(v1, pick(cold1, order1));
+          assert.deepEqual(v2, pick(cold(second), order2));
+          assert.deepEqual(v3, cold1);
+          // Earlier results read again after later renders.
+          assert.equal(r1.payload, cold1.payload);
+          assert.equal(r2.payload, cold(second).payload);
+        },
+      ),
+      { numRuns: runs(500, 120) },
+    );
+  });
+});
+
+function pick(v: Record<string, string>, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) out[k] = v[k]!;
+  return out;
+}
