@@ -10,7 +10,16 @@ import { sameRulesAll } from "./chain-index.js";
 import type { Chain, Dump, Rule } from "./model.js";
 import { lineHunks } from "./line-diff.js";
 import { ChainNamer, SERVICE_NAME_RE, SHARED_CHAINS } from "./names.js";
-import { chainIndexOf, type IndexedChains, PlainChains, parseRuleLine, plainDumpOf, rawTextOf } from "./parse.js";
+import {
+  chainIndexOf,
+  type IndexedChains,
+  PendingTables,
+  PlainChains,
+  parseRuleLine,
+  plainDumpOf,
+  rawTextOf,
+} from "./parse.js";
+import { derivePlain } from "./plain-derive.js";
 import { touchedChains } from "./plain-scan.js";
 
 export interface DiffOptions {
@@ -72,10 +81,11 @@ function isMeaningful(c: Chain | undefined): c is Chain {
  */
 function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?: ChainView; delta: Delta }[] {
   const out: { va?: ChainView; vb?: ChainView; delta: Delta }[] = [];
+  // first: it may give the second dump its scan (reading its tables now would scan it)
+  const touched = touchedOnly(a, b);
   const tables = new Set([...a.tables.keys(), ...b.tables.keys()]);
   const none: Delta = { removed: [], added: [], reordered: false };
   const virtual = (c: Chain): Chain => ({ name: c.name, builtin: true, policy: "ACCEPT", rules: [], line: 0 });
-  const touched = touchedOnly(a, b);
   for (const t of tables) {
     if (table && t !== table) continue;
     const ta = a.tables.get(t);
@@ -119,9 +129,20 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
  */
 export function touchedOnly(a: Dump, b: Dump): Map<string, string[]> | null {
   const pa = plainDumpOf(a);
+  if (!pa) return null;
+  // The second dump, not read yet: its scan is derived from the first's and the edit script when possible.
+  const pending = b.tables instanceof PendingTables && b.tables.pending() ? b.tables : null;
+  let hunks: number[] | null = null;
+  if (pending) {
+    const bb = pending.bytes;
+    // (the edit script needs whole lines: a dump without its last newline is not plain anyway)
+    if (bb.length === 0 || bb[bb.length - 1] === 10) hunks = lineHunks(pa.bytes, bb);
+    pending.settle(hunks && derivePlain(pa, bb, hunks));
+  }
   const pb = plainDumpOf(b);
-  if (!pa || !pb) return null;
-  const touched = touchedChains(pa, pb, lineHunks(pa.bytes, pb.bytes));
+  if (!pb) return null;
+  if (!pending) hunks = lineHunks(pa.bytes, pb.bytes);
+  const touched = touchedChains(pa, pb, hunks);
   if (!touched) return null;
   const out = new Map<string, string[]>();
   for (const [t, set] of touched) {

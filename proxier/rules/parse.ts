@@ -445,22 +445,89 @@ function fastTokenize(line: string): Word[] {
  * Lazy parses of plain dumps (see chain-index.ts) only index the bytes; everything else is parsed line by line.
  */
 export function parseRules(input: string | Uint8Array, opts: ParseOptions = {}): Dump {
-  const src = opts.source ?? "";
   if (opts.lazy) {
     const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
-    const pd = scanPlain(bytes);
-    if (pd) {
-      // scanned only: chains are made when asked for; the whole dump (index or parse) only if something needs it
-      let whole: Dump | null = null;
-      const wholeDump = () => (whole ??= wholeParse(bytes, opts));
-      const d = emptyDump();
-      for (const t of pd.tables) d.tables.set(t.name, { name: t.name, chains: new PlainChains(t, pd, src, wholeDump) });
-      return d;
-    }
-    return wholeParse(bytes, opts);
+    return {
+      tables: new PendingTables(
+        Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        opts,
+      ),
+    };
   }
   return parseLines(typeof input === "string" ? input : decodeRules(input), opts);
 }
+
+/**
+ * The tables of a lazy parse, read on first use: a plain dump is scanned (chains made when asked for, the whole
+ * dump — index or parse — only if something needs it), anything else parsed whole. Until then a diff may give
+ * the scan itself, derived from the other dump's (plain-derive.ts), so the second of two big dumps is not scanned.
+ * Errors in the input surface on first use.
+ */
+export class PendingTables extends Map<string, Table> {
+  private settled = false;
+  constructor(
+    readonly bytes: Buffer,
+    private readonly opts: ParseOptions,
+  ) {
+    super();
+  }
+  /** Not read yet. */
+  pending(): boolean {
+    return !this.settled;
+  }
+  /** Reads the tables now; `pd` = the dump's scan when already known (null or absent: scan it). */
+  settle(pd?: PlainDump | null): this {
+    if (this.settled) return this;
+    const bytes = this.bytes;
+    const opts = this.opts;
+    const plain = pd ?? scanPlain(bytes);
+    const set = (name: string, t: Table) => Map.prototype.set.call(this, name, t);
+    if (plain) {
+      const src = opts.source ?? "";
+      let whole: Dump | null = null;
+      const wholeDump = () => (whole ??= wholeParse(bytes, opts));
+      for (const t of plain.tables) set(t.name, { name: t.name, chains: new PlainChains(t, plain, src, wholeDump) });
+    } else for (const [name, t] of wholeParse(bytes, opts).tables) set(name, t);
+    this.settled = true;
+    return this;
+  }
+  override get(name: string): Table | undefined {
+    return Map.prototype.get.call(this.settle(), name);
+  }
+  override has(name: string): boolean {
+    return Map.prototype.has.call(this.settle(), name);
+  }
+  override set(name: string, t: Table): this {
+    Map.prototype.set.call(this.settle(), name, t);
+    return this;
+  }
+  override delete(name: string): boolean {
+    return Map.prototype.delete.call(this.settle(), name);
+  }
+  override clear(): void {
+    Map.prototype.clear.call(this.settle());
+  }
+  override forEach(f: (t: Table, name: string, m: Map<string, Table>) => void, thisArg?: unknown): void {
+    Map.prototype.forEach.call(this.settle(), f, thisArg);
+  }
+  override keys(): MapIterator<string> {
+    return Map.prototype.keys.call(this.settle());
+  }
+  override values(): MapIterator<Table> {
+    return Map.prototype.values.call(this.settle());
+  }
+  override entries(): MapIterator<[string, Table]> {
+    return Map.prototype.entries.call(this.settle());
+  }
+  override [Symbol.iterator](): MapIterator<[string, Table]> {
+    return Map.prototype.entries.call(this.settle());
+  }
+}
+Object.defineProperty(PendingTables.prototype, "size", {
+  get(this: PendingTables): number {
+    return Reflect.get(Map.prototype, "size", this.settle()) as number;
+  },
+});
 
 /** A lazy parse of the whole dump: the chain index of a plain dump, else the line parser. */
 function wholeParse(bytes: Uint8Array, opts: ParseOptions): Dump {

@@ -106,7 +106,7 @@ function countersTail(bytes: Buffer, s: number, e: number): boolean {
  * `:NAME POLICY` or `:NAME POLICY [p:b]` with single spaces (what the full parser reads the same way; the caller
  * has made sure the dump has no tabs): the end of the name, or -1.
  */
-function declLine(bytes: Buffer, s: number, e: number): number {
+export function declLine(bytes: Buffer, s: number, e: number): number {
   const sp = bytes.indexOf(32, s + 1);
   if (sp < 0 || sp >= e || sp === s + 1) return -1;
   let sp2 = bytes.indexOf(32, sp + 1);
@@ -116,7 +116,7 @@ function declLine(bytes: Buffer, s: number, e: number): number {
 }
 
 /** ` - [0:0]` (a user chain without counters, the common declaration) ends bytes[s, e) after a name without spaces. */
-function userDecl(bytes: Buffer, s: number, e: number): boolean {
+export function userDecl(bytes: Buffer, s: number, e: number): boolean {
   return (
     e - s > 9 &&
     bytes[e - 1] === 93 &&
