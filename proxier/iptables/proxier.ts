@@ -119,7 +119,8 @@ export class IptablesProxier {
       },
       opts.minSyncPeriodMs ?? 1_000,
       this.syncPeriodMs,
-      this.now,
+      // Intervals on a monotonic clock unless a test injects one: a wall-clock step must not bring syncs closer.
+      opts.now,
     );
   }
 

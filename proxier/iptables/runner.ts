@@ -17,7 +17,8 @@ export class BoundedFrequencyRunner {
     private readonly fn: () => Promise<void>,
     private readonly minIntervalMs: number,
     private readonly maxIntervalMs: number,
-    private readonly now: () => number = Date.now,
+    /** Monotonic by default (wall-clock steps would shift the intervals). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   start(): void {
@@ -55,6 +56,13 @@ export class BoundedFrequencyRunner {
     if (this.stopped) return;
     if (this.running) {
       this.pending = true;
+      return;
+    }
+    // A timer counts from the event loop's cached time, taken when the current loop turn began: set after a long
+    // synchronous stretch (a render), it fires that much early. Keep the minimum interval anyway.
+    const early = this.lastStart + this.minIntervalMs - this.now();
+    if (early > 0) {
+      this.schedule(early);
       return;
     }
     this.running = true;
