@@ -8,11 +8,11 @@
  *   server.on("upgrade") for …/pods/{name}/exec → proxyExecUpgrade(pod, container, query, req, socket, head)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { request as httpRequest } from "node:http";
+import { STATUS_CODES, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
+import type { Status } from "../api/meta.js";
+import { kubeletReplyStatus, MAX_ERROR_BODY } from "./reply-status.js";
 
 interface PodLike {
   metadata: { namespace?: string; name?: string };
@@ -53,7 +53,29 @@ function kubeletPath(kind: "containerLogs" | "exec", pod: PodLike, container: st
   return `/${kind}/${ns}/${name}/${encodeURIComponent(container)}${q ? `?${q}` : ""}`;
 }
 
-/** Streams a container's log from its kubelet into `res` (follow=true keeps streaming until either side closes). */
+function sendStatus(res: ServerResponse, st: Status): void {
+  res.writeHead(st.code, { "content-type": "application/json" });
+  res.end(JSON.stringify(st));
+}
+
+function noHostStatus(pod: PodLike): Status {
+  const message = `pod ${pod.metadata.name} does not have a host assigned`;
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason: "BadRequest",
+    code: 400,
+  };
+}
+
+/**
+ * Streams a container's log from its kubelet into `res` (follow=true keeps streaming until either side closes).
+ * A kubelet error reply (401 when it does not accept the apiserver's client certificate, 404, …) is answered as a
+ * Status instead of being streamed as if it were the log.
+ */
 export function kubeletPodLogs(
   pod: PodLike,
   container: string,
@@ -64,14 +86,21 @@ export function kubeletPodLogs(
   const host = pod.status?.hostIP;
   return new Promise((resolve) => {
     if (!host) {
-      res.writeHead(400, { "content-type": "text/plain" });
-      res.end(`pod ${pod.metadata.name} has no hostIP yet`);
+      sendStatus(res, noHostStatus(pod));
       resolve();
       return;
     }
     const path = kubeletPath("containerLogs", pod, container, query);
     const onResponse = (kres: IncomingMessage) => {
-      res.writeHead(kres.statusCode ?? 502, { "content-type": kres.headers["content-type"] ?? "text/plain" });
+      const code = kres.statusCode ?? 502;
+      if (code < 200 || code > 206) {
+        readLimited(kres, MAX_ERROR_BODY).then((body) => {
+          sendStatus(res, kubeletReplyStatus(code, body, "pods/log", pod.metadata.name ?? ""));
+          resolve();
+        });
+        return;
+      }
+      res.writeHead(code, { "content-type": kres.headers["content-type"] ?? "text/plain" });
       res.flushHeaders();
       kres.pipe(res);
       kres.on("end", () => resolve());
@@ -88,8 +117,7 @@ export function kubeletPodLogs(
       if (res.headersSent) {
         res.end();
       } else {
-        res.writeHead(502, { "content-type": "application/json" });
-        res.end(JSON.stringify(kubeletErrorStatus(`${client.scheme}://${host}:${port}${path}`, host, port, e)));
+        sendStatus(res, kubeletErrorStatus(`${client.scheme}://${host}:${port}${path}`, host, port, e));
       }
       resolve();
     });
@@ -97,11 +125,27 @@ export function kubeletPodLogs(
   });
 }
 
+/** Up to `limit` bytes of a response body as text (the rest is dropped); a broken body ends what was read. */
+function readLimited(kres: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const done = () => resolve(Buffer.concat(parts).subarray(0, limit).toString("utf8").trim());
+    kres.on("data", (d: Buffer) => {
+      if (n < limit) parts.push(d);
+      n += d.length;
+    });
+    kres.on("end", done);
+    kres.on("error", done);
+    kres.on("aborted", done);
+  });
+}
+
 /**
  * The Status a failed kubelet request becomes, worded like kube-apiserver's (`Get "<url>": <cause>`): a TLS
  * verification failure says so instead of looking like an unreachable kubelet.
  */
-export function kubeletErrorStatus(url: string, host: string, port: number, e: Error & { code?: string }) {
+export function kubeletErrorStatus(url: string, host: string, port: number, e: Error & { code?: string }): Status {
   const tls = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? "");
   const cause = tls ? `tls: failed to verify certificate: ${e.message}` : `dial tcp ${host}:${port}: ${e.message}`;
   return {
@@ -116,9 +160,20 @@ export function kubeletErrorStatus(url: string, host: string, port: number, e: E
   };
 }
 
+/** An HTTP response written onto a raw (upgrade) socket, which is then closed. */
+function endWithStatus(socket: Duplex, st: Status): void {
+  const body = JSON.stringify(st);
+  socket.end(
+    `HTTP/1.1 ${st.code} ${STATUS_CODES[st.code] ?? "Error"}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 /**
- * Proxies a `pods/exec` websocket upgrade to the kubelet byte for byte: the kubelet answers the upgrade (101 with
- * the negotiated v5/v4.channel.k8s.io subprotocol) and both sides then talk to each other directly.
+ * Proxies a `pods/exec` websocket upgrade to the kubelet: when the kubelet answers the upgrade (101 with the
+ * negotiated v5/v4.channel.k8s.io subprotocol) both sides then talk to each other directly, byte for byte. When it
+ * refuses (401 to an apiserver it does not authenticate, 404, …) the caller gets a Status for the refusal, which
+ * kubectl prints, rather than the kubelet's plain text (kube-apiserver echoes the kubelet's reply as it is).
  */
 export function proxyExecUpgrade(
   pod: PodLike,
@@ -131,25 +186,40 @@ export function proxyExecUpgrade(
 ): void {
   const host = pod.status?.hostIP;
   if (!host) {
-    socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    endWithStatus(socket, noHostStatus(pod));
     return;
   }
-  const onConnect = () => {
-    const lines = [`GET ${kubeletPath("exec", pod, container, query)} HTTP/1.1`, `host: ${host}:${port}`];
-    for (const [k, v] of Object.entries(req.headers)) {
-      const key = k.toLowerCase();
-      if (key === "host" || key === "authorization") continue;
-      for (const one of Array.isArray(v) ? v : [v ?? ""]) lines.push(`${k}: ${one}`);
-    }
-    up.write(`${lines.join("\r\n")}\r\n\r\n`);
-    if (head.length) up.write(head);
-    up.pipe(socket);
-    socket.pipe(up);
-  };
-  const up: Socket =
-    client.scheme === "https"
-      ? tlsConnect({ host, port, ...tlsOptions() }, onConnect)
-      : netConnect({ host, port }, onConnect);
-  up.on("error", () => socket.destroy());
+  const path = kubeletPath("exec", pod, container, query);
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    const key = k.toLowerCase();
+    if (key === "host" || key === "authorization" || v === undefined) continue;
+    headers[k] = v;
+  }
+  const opts = { host, port, path, method: "GET", headers, agent: false as const };
+  const up = client.scheme === "https" ? httpsRequest({ ...opts, ...tlsOptions() }) : httpRequest(opts);
+  up.on("upgrade", (kres: IncomingMessage, kubelet: Duplex, khead: Buffer) => {
+    const lines = [`HTTP/1.1 ${kres.statusCode} ${kres.statusMessage ?? "Switching Protocols"}`];
+    for (let i = 0; i + 1 < kres.rawHeaders.length; i += 2)
+      lines.push(`${kres.rawHeaders[i]}: ${kres.rawHeaders[i + 1]}`);
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (khead.length) socket.write(khead);
+    if (head.length) kubelet.write(head);
+    kubelet.pipe(socket);
+    socket.pipe(kubelet);
+    kubelet.on("error", () => socket.destroy());
+    socket.on("close", () => kubelet.destroy());
+  });
+  up.on("response", (kres: IncomingMessage) => {
+    void readLimited(kres, MAX_ERROR_BODY).then((body) =>
+      endWithStatus(socket, kubeletReplyStatus(kres.statusCode ?? 502, body, "pods/exec", pod.metadata.name ?? "")),
+    );
+  });
+  up.on("error", (e) => {
+    if (socket.writable)
+      endWithStatus(socket, kubeletErrorStatus(`${client.scheme}://${host}:${port}${path}`, host, port, e));
+    else socket.destroy();
+  });
   socket.on("error", () => up.destroy());
+  up.end();
 }

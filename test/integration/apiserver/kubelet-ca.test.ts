@@ -3,7 +3,7 @@
  * signed (a self-signed kubelet is refused); without it (the default) kubelet certificates are not verified.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -203,6 +203,32 @@ describe("kubelet certificate authority", () => {
       const refused = await h.req("GET", "/api/v1/namespaces/default/pods/on-other/log");
       assert.equal(refused.status, 401, refused.text);
       assert.doesNotMatch(refused.text, /strict kubelet/);
+      // The kubelet's plain-text 401 becomes the Status kube-apiserver makes of it, and kubectl prints its reason.
+      assert.deepEqual(refused.json, {
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Failure",
+        message: "the server has asked for the client to provide credentials ( pods/log on-other)",
+        reason: "Unauthorized",
+        details: { name: "on-other", kind: "pods/log" },
+        code: 401,
+      });
+      // (not spawnSync: the apiserver answering kubectl runs in this process)
+      const kubectl = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+        execFile(
+          "kubectl",
+          ["--kubeconfig", h.server.kubeconfigPath, "logs", "on-other"],
+          { encoding: "utf8", timeout: 30_000 },
+          (e, stdout, stderr) => done({ code: e ? (typeof e.code === "number" ? e.code : null) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(kubectl.code, 1, kubectl.stderr);
+      assert.equal(kubectl.stdout, "");
+      assert.match(
+        kubectl.stderr,
+        /^error: You must be logged in to the server \(the server has asked for the client to provide credentials \( pods\/log on-other\)\)$/m,
+      );
     } finally {
       await h.close();
     }

@@ -100,6 +100,17 @@ function pod(name: string, containers: Pod["spec"]["containers"], extra: Partial
   };
 }
 
+/** The Status kube-apiserver answers when the kubelet refuses it 401 (NewGenericServerResponse for a subresource). */
+function assertUnauthorizedStatus(st: Record<string, unknown>, resource: string): void {
+  assert.equal(st.kind, "Status");
+  assert.equal(st.apiVersion, "v1");
+  assert.equal(st.status, "Failure");
+  assert.equal(st.reason, "Unauthorized");
+  assert.equal(st.code, 401);
+  assert.equal(st.message, `the server has asked for the client to provide credentials ( ${resource} envpod)`);
+  assert.deepEqual(st.details, { name: "envpod", kind: resource });
+}
+
 describe("kubelet with the process runtime", () => {
   const prefix = `pwk${randomBytes(2).toString("hex")}-`;
   const dir = mkdtempSync(join(tmpdir(), "pwkubelet-"));
@@ -284,7 +295,10 @@ describe("kubelet with the process runtime", () => {
       ] as const) {
         const r = await kcall(path, method, as);
         assert.equal(r.status, 401, `${method} ${path} ${as ? "with a foreign client cert" : "anonymous"}`);
+        // The kubelet's own refusal is plain text, as the real kubelet's auth filter writes it; the apiserver makes
+        // a Status of it (below).
         assert.equal(r.text, "Unauthorized");
+        assert.match(String(r.headers["content-type"]), /^text\/plain/);
       }
     }
     // The exec websocket upgrade is refused the same way, before any process starts.
@@ -350,11 +364,37 @@ describe("kubelet with the process runtime", () => {
       configureKubeletClient({ ca: other.cert });
       const bad = await fetch(`http://127.0.0.1:${fport}/`);
       assert.equal(bad.status, 502, "a kubelet cert not signed by the configured CA is refused");
-      // Without its client certificate the apiserver is anonymous to the kubelet: the 401 comes back through.
+      // Without its client certificate the apiserver is anonymous to the kubelet: the kubelet's plain-text 401
+      // comes back as the Status kube-apiserver makes of it (what kubectl prints).
       configureKubeletClient({ ca: ca.cert, cert: undefined, key: undefined });
       const anon = await fetch(`http://127.0.0.1:${fport}/`);
       assert.equal(anon.status, 401, "no client certificate: the kubelet's 401 reaches the caller");
-      assert.equal(await anon.text(), "Unauthorized");
+      assert.match(anon.headers.get("content-type") ?? "", /^application\/json/);
+      assertUnauthorizedStatus((await anon.json()) as Record<string, unknown>, "pods/log");
+      // The exec upgrade is refused with the same Status, and nothing runs.
+      const refused = new URLSearchParams([
+        ["command", "touch"],
+        ["command", join(dir, "anon-proxied-exec-ran")],
+        ["stdout", "1"],
+      ]);
+      const up = await new Promise<{ code: number; type: string; body: string }>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${fport}/?${refused}`, ["v5.channel.k8s.io"]);
+        ws.on("unexpected-response", (_req, res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on("end", () =>
+            resolve({ code: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }),
+          );
+        });
+        ws.on("open", () => reject(new Error("an exec upgrade the kubelet refused was accepted")));
+        ws.on("error", () => {});
+      });
+      assert.equal(up.code, 401, "exec upgrade refused by the kubelet");
+      assert.match(up.type, /^application\/json/);
+      assertUnauthorizedStatus(JSON.parse(up.body), "pods/exec");
+      assert.equal(existsSync(join(dir, "anon-proxied-exec-ran")), false, "the refused exec ran nothing");
     } finally {
       configureKubeletClient({ scheme: "https", ca: undefined, cert: undefined, key: undefined });
       front.close();
