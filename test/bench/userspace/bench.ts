@@ -64,6 +64,7 @@ const NO_WRK: WrkResult = {
   p99ms: Number.NaN,
   errors: 0,
   errorKinds: "",
+  kernel: "",
 };
 
 /** CPU time (user and system, µs) of pids and their child processes (workers), from /proc. */
@@ -124,6 +125,47 @@ interface WrkResult {
   errors: number;
   /** wrk's own words for the errors ("connect 0, read 3, write 0, timeout 0; non-2xx 0"), "" when none. */
   errorKinds: string;
+  /** Kernel counters of the bench netns per request (segments, resets; see kernelCounters). */
+  kernel: string;
+}
+
+/**
+ * TCP counters of the namespace (/proc/net/snmp is per netns): segments sent and resets sent per request say
+ * how much packet work each path makes the kernel do besides the proxy's own syscalls.
+ */
+async function kernelCounters(ns: string): Promise<Record<string, number>> {
+  const r = await runIn(ns, "cat", ["/proc/net/snmp", "/proc/sys/net/netfilter/nf_conntrack_count"], {
+    check: false,
+  });
+  const lines = r.stdout.split("\n");
+  const tcp = lines.filter((l) => l.startsWith("Tcp:"));
+  const out: Record<string, number> = {};
+  if (tcp.length === 2) {
+    const names = tcp[0]!.split(/\s+/);
+    const vals = tcp[1]!.split(/\s+/);
+    names.forEach((n, i) => {
+      out[n] = Number(vals[i]);
+    });
+  }
+  const last = lines.filter(Boolean).pop() ?? "";
+  out.conntrack = /^\d+$/.test(last) ? Number(last) : Number.NaN;
+  return out;
+}
+
+/** TIME_WAIT sockets in the namespace by local port: whose side of each leg holds them. */
+async function timeWaitSides(ns: string, serverPorts: Record<string, number>): Promise<string> {
+  const r = await runIn(ns, "ss", ["-Htan", "state", "time-wait"], { check: false });
+  const count: Record<string, number> = {};
+  for (const l of r.stdout.split("\n")) {
+    const local = l.trim().split(/\s+/)[2];
+    if (!local) continue;
+    const port = Number(local.slice(local.lastIndexOf(":") + 1));
+    const side = Object.entries(serverPorts).find(([, p]) => p === port)?.[0] ?? "ephemeral";
+    count[side] = (count[side] ?? 0) + 1;
+  }
+  return Object.entries(count)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
 }
 
 function toMs(v: string): number {
@@ -136,9 +178,11 @@ function toMs(v: string): number {
 async function wrk(ns: string, url: string, close: boolean, proxyPids: number[] = []): Promise<WrkResult> {
   const a = ["-t1", `-c${CONNS}`, `-d${SECONDS}s`, "--latency", url];
   if (close) a.unshift("-H", "Connection: close");
+  const k0 = await kernelCounters(ns);
   const cpu0 = cpuUs(proxyPids);
   const r = await runIn(ns, "wrk", a, { timeoutMs: (SECONDS + 30) * 1000 });
   const cpu1 = cpuUs(proxyPids);
+  const k1 = await kernelCounters(ns);
   const out = r.stdout;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const per = (x: number) => (proxyPids.length && requests ? x / requests : Number.NaN);
@@ -153,7 +197,11 @@ async function wrk(ns: string, url: string, close: boolean, proxyPids: number[] 
   const errorKinds = errors
     ? `${errM ? errM[0].replace("Socket errors: ", "") : "no socket errors"}; non-2xx ${non2xx}`
     : "";
-  return { rps, requests, cpuUsPerReq, userUsPerReq, p50ms: p50, p99ms: p99, errors, errorKinds };
+  const perReq = (k: string) => ((k1[k]! - k0[k]!) / requests).toFixed(2);
+  const kernel = requests
+    ? `segs/req ${perReq("OutSegs")}, rsts/req ${perReq("OutRsts")}, conntrack entries ${k1.conntrack}`
+    : "";
+  return { rps, requests, cpuUsPerReq, userUsPerReq, p50ms: p50, p99ms: p99, errors, errorKinds, kernel };
 }
 
 async function iperf(ns: string, host: string, port: number): Promise<number> {
@@ -270,12 +318,26 @@ async function main(): Promise<void> {
           const pids = p.name === "haproxy" ? [haproxyPeer.pid!] : p.workers !== undefined ? [proxy!.child.pid!] : [];
           const ka = LOADS.has("ka") ? await wrk(ns, p.http, false, pids) : NO_WRK;
           const nc = LOADS.has("nc") ? await wrk(ns, p.http, true, pids) : NO_WRK;
+          // TIME_WAIT sockets after the new-connection run, by the side that holds them (leg ends by port).
+          const synced = proxy?.lines.find((l) => l.includes('"synced"'));
+          const proxyPorts = synced
+            ? Object.values((JSON.parse(synced) as { ports: Record<string, number> }).ports)
+            : [];
+          const tw = LOADS.has("nc")
+            ? await timeWaitSides(ns, {
+                backend: HTTP_PORT,
+                "haproxy-listener": HAPROXY_HTTP,
+                ...Object.fromEntries(proxyPorts.map((x, i) => [`podwire-listener${i ? i : ""}`, x])),
+              })
+            : "";
           const list = samples[p.name] ?? [];
           list.push({ bulk, ka, nc, load });
           samples[p.name] = list;
           console.log(
             `round ${round + 1} ${p.name.padEnd(10)} load ${load.toFixed(1)} | bulk ${f2(bulk)} Gbit/s | keep-alive ${f0(ka.rps)} req/s p50 ${ka.p50ms.toFixed(3)} ms p99 ${ka.p99ms.toFixed(3)} ms err ${ka.errors}${ka.errorKinds && ` (${ka.errorKinds})`} | new-conn ${f0(nc.rps)} req/s p50 ${nc.p50ms.toFixed(3)} ms p99 ${nc.p99ms.toFixed(3)} ms err ${nc.errors}${nc.errorKinds && ` (${nc.errorKinds})`} | proxy CPU/req keep-alive ${f0(ka.cpuUsPerReq)} µs, new-conn ${f0(nc.cpuUsPerReq)} µs (user ${f0(nc.userUsPerReq)})`,
           );
+          if (nc.kernel)
+            console.log(`  new-conn kernel (bench netns): ${nc.kernel}; TIME_WAIT sockets after: ${tw || "none"}`);
         } finally {
           if (p.workers !== undefined) await stopPodwire();
         }
