@@ -3,9 +3,10 @@
  * formatting follows Go's net.IP.String() (RFC 5952: lowercase, longest zero run compressed, dotted tail only for
  * IPv4-mapped addresses), because host-local names its files with it.
  */
+import type { Family } from "../../src/api/ip.js";
 import { formatIp4, parseIp4 } from "./ipv4.js";
 
-export type Family = 4 | 6;
+export type { Family };
 
 export interface Cidr {
   family: Family;

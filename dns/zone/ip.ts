@@ -4,8 +4,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import ipaddr from "ipaddr.js";
-
-export type Family = 4 | 6;
+import type { Family } from "../../src/api/ip.js";
 
 /** Canonical text of an IP (`10.0.0.1`, `2001:db8:0:0:0:0:0:1`), or undefined if it is not an IP. */
 export function canonicalIp(s: string): string | undefined {
@@ -68,9 +67,4 @@ export function ipFromReverseLabels(labels: readonly string[]): string | undefin
     return canonicalIp(groups.join(":"));
   }
   return undefined;
-}
-
-/** Network-order bytes of a canonical IP (4 or 16). */
-export function ipBytes(ip: string): Uint8Array {
-  return Uint8Array.from(ipaddr.parse(ip).toByteArray());
 }
