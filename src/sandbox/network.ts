@@ -19,19 +19,39 @@ export function nodePodCIDR(i: number): string {
   return `10.244.${i}.0/24`;
 }
 
-export async function createUnderlay(ns: string): Promise<void> {
+/** The underlay: namespace `ns` holding the bridge br0 (MTU `mtu` when given, else the kernel's default). */
+export async function createUnderlay(ns: string, mtu?: number): Promise<void> {
   await addNetns(ns);
   await ip(ns, "link", "add", "br0", "type", "bridge");
-  await ip(ns, "link", "set", "br0", "up");
+  await ip(ns, "link", "set", "br0", ...mtuArgs(mtu), "up");
+}
+
+function mtuArgs(mtu: number | undefined): string[] {
+  return mtu ? ["mtu", String(mtu)] : [];
+}
+
+/**
+ * Plugs the existing namespace `ns` into the underlay bridge: a veth pair made inside the underlay namespace with
+ * its peer moved straight into `ns` as eth0 (no link ever appears in the initial namespace), the underlay end
+ * `port` on br0, `cidr` (address/len) on eth0, both ends up. Used by the sandbox and by the tests' Topology.
+ */
+export async function plugIntoUnderlay(
+  underlay: string,
+  ns: string,
+  port: string,
+  cidr: string,
+  mtu?: number,
+): Promise<void> {
+  const m = mtuArgs(mtu);
+  await ip(underlay, "link", "add", port, ...m, "type", "veth", "peer", "name", "eth0", ...m, "netns", ns);
+  await ip(underlay, "link", "set", port, "master", "br0", "up");
+  await ip(ns, "addr", "add", cidr, "dev", "eth0");
+  await ip(ns, "link", "set", "eth0", "up");
 }
 
 export async function createNode(underlay: string, n: SandboxNode, index: number): Promise<void> {
   await addNetns(n.ns);
-  const port = `n${index}`;
-  await ip(underlay, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.ns);
-  await ip(underlay, "link", "set", port, "master", "br0", "up");
-  await ip(n.ns, "addr", "add", `${n.ip}/${UNDERLAY_PREFIX_LEN}`, "dev", "eth0");
-  await ip(n.ns, "link", "set", "eth0", "up");
+  await plugIntoUnderlay(underlay, n.ns, `n${index}`, `${n.ip}/${UNDERLAY_PREFIX_LEN}`);
   await sysctl(n.ns, "net.ipv4.ip_forward", "1");
   // A route for the service range so the node's own processes can reach ClusterIPs (the proxier DNATs them in
   // OUTPUT); the sandbox has no default route — nothing leads to the machine's real uplink.

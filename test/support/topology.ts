@@ -24,7 +24,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunOptions, RunResult } from "../../src/netlinux/exec.js";
-import { addNetns, delNetns, delNetnsByPrefix, ip, netnsPath, runIn } from "../../src/netlinux/netns.js";
+import { addNetns, delNetns, delNetnsByPrefix, netnsPath, runIn } from "../../src/netlinux/netns.js";
+import { createUnderlay, plugIntoUnderlay } from "../../src/sandbox/network.js";
 
 export const TOPOLOGY_ROOT = "/tmp/podwire-topo";
 
@@ -98,9 +99,7 @@ export class Topology {
     try {
       mkdirSync(topo.dir, { recursive: true });
       writeFileSync(join(topo.dir, "owner"), `${process.pid}\n`);
-      await addNetns(topo.underlay);
-      await ip(topo.underlay, "link", "add", "br0", "type", "bridge");
-      await ip(topo.underlay, "link", "set", "br0", "mtu", String(topo.mtu), "up");
+      await createUnderlay(topo.underlay, topo.mtu);
       for (let i = 0; i < (opts.nodes ?? 2); i++) await topo.addNode();
       return topo;
     } catch (e) {
@@ -118,29 +117,8 @@ export class Topology {
     const dir = join(this.dir, name);
     mkdirSync(dir, { recursive: true });
     await addNetns(ns);
-    const port = `u${index}`;
-    // Created inside the underlay namespace, peer moved straight into the node namespace.
-    await ip(
-      this.underlay,
-      "link",
-      "add",
-      port,
-      "mtu",
-      String(this.mtu),
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "eth0",
-      "mtu",
-      String(this.mtu),
-      "netns",
-      ns,
-    );
-    await ip(this.underlay, "link", "set", port, "master", "br0", "up");
     const addr = `198.18.0.${index}`;
-    await ip(ns, "addr", "add", `${addr}/24`, "dev", "eth0");
-    await ip(ns, "link", "set", "eth0", "up");
+    await plugIntoUnderlay(this.underlay, ns, `u${index}`, `${addr}/24`, this.mtu);
     const node: TopoNode = {
       name,
       index,
