@@ -8,6 +8,11 @@
  * services and the growth exponent and an extrapolated time for n are printed (marked as such).
  * Every figure comes with the load average at the time (the machine may be shared).
  *
+ * Render is printed two ways (docs/proxier.md, "What the render ratio measures"): objects → payload in one go, and
+ * as the daemon does it — the change tracker builds each object's model on its informer event (ingest), the sync
+ * renders from that model. The ratio lines give the sync's render, the ingest, the sync's render plus the slices'
+ * ingest (kube-proxy builds endpoint infos, SEP hashes included, inside syncProxyRules), and the one-go render.
+ *
  *   npm run build && node dist/test/bench/proxier-scale/run.js [--sizes 1000,10000] [--nft-timeout 300]
  */
 import { performance } from "node:perf_hooks";
@@ -221,7 +226,7 @@ async function bench(n: number) {
     `  sync render + slice ingest / legacy = ${r(kubeLikeMs)}  (kube-proxy's accounting: SEP hashes in its sync)`,
   );
   console.log(`  render in one go / legacy restore  = ${r(renderMs)}  (objects → payload, the earlier figure)`);
-  if (nftMs) console.log(`  render / nft restore               = ${ratio(renderMs, nftMs)}`);
+  if (nftMs) console.log(`  render in one go / nft restore     = ${ratio(renderMs, nftMs)}`);
   console.log(`  partial lines / full lines         = ${ratio(partial.lines, fullLines)}  (target < 0.01)`);
   console.log(`  partial sync wall / restore floor  = ${ratio(partial.wall, partial.floor)}`);
   return { n, renderMs, syncMs, ingestMs, fullLines, legacyMs, nftMs, ...partial };
