@@ -19,6 +19,7 @@ import {
   plainDumpOf,
   rawTextOf,
 } from "./parse.js";
+import { withSyncOsr } from "./jit.js";
 import { derivePlain } from "./plain-derive.js";
 import { touchedChains } from "./plain-scan.js";
 
@@ -128,6 +129,11 @@ function changedChains(a: Dump, b: Dump, table?: string): { va?: ChainView; vb?:
  * usable edit script, a changed table line, or a touched chain the scan cannot make exactly).
  */
 export function touchedOnly(a: Dump, b: Dump): Map<string, string[]> | null {
+  // a big dump's scan, the derived scan and the chain lookups each run once: see jit.ts
+  return withSyncOsr(() => touchedOnlyNow(a, b));
+}
+
+function touchedOnlyNow(a: Dump, b: Dump): Map<string, string[]> | null {
   const pa = plainDumpOf(a);
   if (!pa) return null;
   // The second dump, not read yet: its scan is derived from the first's and the edit script when possible.

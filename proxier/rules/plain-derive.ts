@@ -11,7 +11,8 @@
  * `*table` or COMMIT line, a declaration in B's hunks of a chain A already declares or of one declared twice
  * there, a rule whose chain has lost its declaration or is declared after it, any line scanPlain refuses.
  */
-import { declLine, findDecl, type PlainDump, PlainTable, userDecl } from "./plain-scan.js";
+import { isAscii } from "node:buffer";
+import { declBits, declLine, findDecl, nameKey, type PlainDump, PlainTable, userDecl } from "./plain-scan.js";
 
 /** Number of newlines in x[s, e). */
 function newlines(x: Buffer, s: number, e: number): number {
@@ -93,11 +94,14 @@ class Builder {
     t.runLine = new Int32Array(nr);
     t.runChain = new Int32Array(nr);
     this.remap = new Int32Array(a.nDecl).fill(-1);
+    this.keys = new Int32Array(t.declStart.length);
   }
-  decl(start: number, line: number, nameEnd: number): number {
+  /** Name keys of B's declarations (A's moved with them): B's lookup bitmap is A's plus the hunks' names. */
+  keys: Int32Array;
+  decl(b: Buffer, start: number, line: number, nameEnd: number): number {
     const t = this.t;
-    if (t.nDecl === t.declStart.length) t.growDecls();
     const d = t.nDecl++;
+    this.keys[d] = nameKey(b, start + 1, nameEnd);
     t.declStart[d] = start;
     t.declLine[d] = line;
     t.declNameEnd[d] = nameEnd;
@@ -190,7 +194,10 @@ export function derivePlain(a: PlainDump, b: Buffer, hunkList: number[]): PlainD
     if (!t) return null;
     tables.push(t);
   }
+  // ASCII (the cheapest decoding of chains' text) when A is and the hunks' lines are
+  a.ascii ??= isAscii(a.bytes);
   const out: PlainDump = { bytes: b, tables };
+  if (a.ascii) out.ascii = hs.every((h) => isAscii(b.subarray(h.bs, h.be)));
   return out;
 }
 
@@ -201,6 +208,7 @@ function deriveTable(a: PlainDump, b: Buffer, ta: PlainTable, hs: Hunk[], all: H
   for (const h of hs) hunkLines += h.nB;
   // hunks at the table's start go into it; those at its end (the COMMIT line) go before it
   const [d0Byte, d0Line] = deltaBefore(all, ta.start, false);
+  const bitsA = declBits(ta, x)!; // A's name keys, moved with its declarations
   const bd = new Builder(ta, ta.start + d0Byte, hunkLines, hs.length);
   const t = bd.t;
   t.end = ta.end + deltaBefore(all, ta.end, true)[0];
@@ -225,7 +233,7 @@ function deriveTable(a: PlainDump, b: Buffer, ta: PlainTable, hs: Hunk[], all: H
         const name = b.toString("utf8", s + 1, ne);
         // a chain A declares (or B declares twice) would change which declaration its rules belong to
         if (bd.added.has(name) || findDecl(ta, x, name) >= 0) return null;
-        bd.added.set(name, bd.decl(s, line, ne));
+        bd.added.set(name, bd.decl(b, s, line, ne));
       } else if (c0 !== 45 /* - */ && c0 !== 35 /* # */ && e !== s) return null;
       s = e + 1;
     }
@@ -305,6 +313,11 @@ function deriveTable(a: PlainDump, b: Buffer, ta: PlainTable, hs: Hunk[], all: H
     }
   }
   while (hi < hs.length) if (!emitHunk(hi++)) return null;
+  // A's bitmap (a superset is still a filter for absent names) plus the hunks' declarations
+  const bits = bitsA.slice();
+  for (const d of bd.added.values()) bits[bd.keys[d]! >>> 5]! |= 1 << (bd.keys[d]! & 31);
+  t.declKeys = bd.keys.subarray(0, t.nDecl);
+  t.declBits = bits;
   return t;
 }
 
@@ -312,8 +325,10 @@ function deriveTable(a: PlainDump, b: Buffer, ta: PlainTable, hs: Hunk[], all: H
 function keepDecls(bd: Builder, j0: number, j1: number, dByte: number, dLine: number): void {
   const a = bd.a;
   const t = bd.t;
+  const keys = a.declKeys!;
   let d = t.nDecl;
   for (let j = j0; j < j1; j++, d++) {
+    bd.keys[d] = keys[j]!;
     t.declStart[d] = a.declStart[j]! + dByte;
     t.declLine[d] = a.declLine[j]! + dLine;
     t.declNameEnd[d] = a.declNameEnd[j]! + dByte;

@@ -14,6 +14,8 @@
  * dumps is not reported by `diff` (`canonical` and `trace` parse everything).
  */
 
+import { withSyncOsr } from "./jit.js";
+
 export class PlainTable {
   /** Declarations: offset of the line (its `:`), line number, end of the name. */
   nDecl = 0;
@@ -195,7 +197,7 @@ function warmUp(): void {
   for (let i = 0; i < n; i++) lines.push(`-A KUBE-SERVICES -j C${i}`, `-A C${i} -j ACCEPT`, `-A C${i} -j DROP`);
   for (let i = n - 1; i >= 0; i--) lines.push(`-A C${i} -j RETURN`);
   lines.push("-A PREROUTING -j KUBE-SERVICES", "COMMIT", "");
-  scanPlain(Buffer.from(lines.join("\n"), "latin1"));
+  scan(Buffer.from(lines.join("\n"), "latin1"));
 }
 
 /**
@@ -207,7 +209,15 @@ export function scanPlain(input: Uint8Array): PlainDump | null {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const len = bytes.length;
   if (len > 0 && bytes[len - 1] !== 10) return null;
-  if (!warm && len > 1 << 20) warmUp();
+  if (len <= 1 << 20) return scan(bytes);
+  return withSyncOsr(() => {
+    if (!warm) warmUp();
+    return scan(bytes);
+  });
+}
+
+function scan(bytes: Buffer): PlainDump | null {
+  const len = bytes.length;
   if (bytes.indexOf(9) >= 0) return null; // tabs separate words like spaces: the parser's business
   const tables: PlainTable[] = [];
   let t: PlainTable | null = null;
@@ -338,14 +348,14 @@ export function touchedChains(a: PlainDump, b: PlainDump, hunks: number[] | null
 const KEY_BITS = 20;
 
 /** Hash of a name's length and last four bytes (chain names differ at the end), KEY_BITS wide. */
-function nameKey(bytes: Uint8Array, s: number, e: number): number {
+export function nameKey(bytes: Uint8Array, s: number, e: number): number {
   let h = Math.imul(e - s, 0x9e3779b1);
   for (let i = e - 1; i >= s && i >= e - 4; i--) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return (h >>> 0) >>> (32 - KEY_BITS);
 }
 
 /** The bitmap of the declarations' name keys (once the table is scanned; null before). */
-function declBits(t: PlainTable, bytes: Buffer): Uint32Array | null {
+export function declBits(t: PlainTable, bytes: Buffer): Uint32Array | null {
   if (t.end < 0) return null;
   if (!t.declBits) {
     const bits = new Uint32Array(1 << (KEY_BITS - 5));

@@ -6,11 +6,12 @@
  * declared twice, a deleted declaration, stray whitespace, table lines), on one side or both.
  */
 import assert from "node:assert/strict";
+import { isAscii } from "node:buffer";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { lineHunks } from "../../../proxier/rules/line-diff.js";
 import { derivePlain } from "../../../proxier/rules/plain-derive.js";
-import { type PlainDump, scanPlain } from "../../../proxier/rules/plain-scan.js";
+import { nameKey, type PlainDump, scanPlain } from "../../../proxier/rules/plain-scan.js";
 import { clusterArb, render } from "../../../proxier/testing/index.js";
 import { runs } from "../../support/runs.js";
 import { KERNEL_SAVE_LEGACY, KERNEL_SAVE_NFT } from "../../unit/rules/kernel-dumps.js";
@@ -98,6 +99,14 @@ describe("property: the second dump's scan derived from the first's", () => {
         if (!d) return;
         derived++;
         assert.deepEqual(shape(d), shape(scanPlain(b)));
+        // what it carries over: the name keys and lookup bitmap of the declarations, whether it is ASCII
+        for (const t of d.tables)
+          for (let i = 0; i < t.nDecl; i++) {
+            const k = nameKey(b, t.declStart[i]! + 1, t.declNameEnd[i]!);
+            assert.equal(t.declKeys![i], k);
+            assert.ok(t.declBits![k >>> 5]! & (1 << (k & 31)));
+          }
+        if (d.ascii !== undefined) assert.equal(d.ascii, isAscii(b));
       }),
       { numRuns: runs(4000, 500) },
     );
