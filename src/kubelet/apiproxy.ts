@@ -94,7 +94,7 @@ export function kubeletPodLogs(
     const onResponse = (kres: IncomingMessage) => {
       const code = kres.statusCode ?? 502;
       if (code < 200 || code > 206) {
-        readLimited(kres, MAX_ERROR_BODY).then((body) => {
+        void readLimited(kres, MAX_ERROR_BODY).then((body) => {
           sendStatus(res, kubeletReplyStatus(code, body, "pods/log", pod.metadata.name ?? ""));
           resolve();
         });
@@ -198,7 +198,9 @@ export function proxyExecUpgrade(
   }
   const opts = { host, port, path, method: "GET", headers, agent: false as const };
   const up = client.scheme === "https" ? httpsRequest({ ...opts, ...tlsOptions() }) : httpRequest(opts);
+  let answered = false; // the caller has had its reply head (101 or a Status): later errors only close
   up.on("upgrade", (kres: IncomingMessage, kubelet: Duplex, khead: Buffer) => {
+    answered = true;
     const lines = [`HTTP/1.1 ${kres.statusCode} ${kres.statusMessage ?? "Switching Protocols"}`];
     for (let i = 0; i + 1 < kres.rawHeaders.length; i += 2)
       lines.push(`${kres.rawHeaders[i]}: ${kres.rawHeaders[i + 1]}`);
@@ -211,12 +213,13 @@ export function proxyExecUpgrade(
     socket.on("close", () => kubelet.destroy());
   });
   up.on("response", (kres: IncomingMessage) => {
+    answered = true;
     void readLimited(kres, MAX_ERROR_BODY).then((body) =>
       endWithStatus(socket, kubeletReplyStatus(kres.statusCode ?? 502, body, "pods/exec", pod.metadata.name ?? "")),
     );
   });
   up.on("error", (e) => {
-    if (socket.writable)
+    if (!answered && socket.writable)
       endWithStatus(socket, kubeletErrorStatus(`${client.scheme}://${host}:${port}${path}`, host, port, e));
     else socket.destroy();
   });
