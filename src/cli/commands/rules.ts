@@ -1,91 +1,13 @@
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { CanonicalMode } from "../../../proxier/rules/canonical.js";
 import type { Dump } from "../../../proxier/rules/model.js";
 import type { Proto } from "../../../proxier/rules/trace.js";
 import { UsageError } from "../errors.js";
 import { collect, collectCsv, intArg, Option } from "../program.js";
+import { type DiffFlags, diffCommand, readRules } from "./rules-diff.js";
 
 // Modules are loaded by the subcommand that needs them: `rules diff` of two big dumps is measured against GNU diff,
 // start-up included, and need not load the tracer, the namespace helpers or child_process.
-
-async function readRules(file: string, table?: string, lazy = false): Promise<Dump> {
-  const [{ parseRules }, { readRulesFile }] = await Promise.all([
-    import("../../../proxier/rules/parse.js"),
-    import("../../../proxier/rules/read.js"),
-  ]);
-  return parseRules(readRulesFile(file), { source: file, lazy, ...(table ? { table } : {}) });
-}
-
-/** The kernel's rules now (`iptables-save`, optionally of one table / inside a named network namespace). */
-async function liveRules(table: string | undefined, netns: string | undefined, legacy: boolean): Promise<Dump> {
-  const { runIn } = await import("../../netlinux/netns.js");
-  const { parseRules } = await import("../../../proxier/rules/parse.js");
-  const bin = legacy ? "iptables-legacy-save" : "iptables-save";
-  const r = await runIn(netns ?? null, bin, table ? ["-t", table] : []);
-  return parseRules(r.stdout, { source: `${bin}${netns ? ` (netns ${netns})` : ""}`, lazy: true });
-}
-
-/** What `podwire proxy render` would write now (run as a child so this command stays independent of its flags). */
-async function renderedRules(objects: string[], extra: string[]): Promise<Dump> {
-  const { run } = await import("../../netlinux/exec.js");
-  const { parseRules } = await import("../../../proxier/rules/parse.js");
-  const bin = fileURLToPath(new URL("../../../../bin/podwire", import.meta.url));
-  const args = ["proxy", "render", ...objects.flatMap((o) => ["--objects", o]), ...extra];
-  const r = await run(process.execPath, [bin, ...args]);
-  return parseRules(r.stdout, { source: "podwire proxy render", lazy: true });
-}
-
-interface DiffFlags {
-  table?: string;
-  format: string;
-  live?: boolean;
-  netns?: string;
-  legacy?: boolean;
-  objects: string[];
-  renderArg: string[];
-  verbose?: boolean;
-  color?: boolean;
-}
-
-async function diffCommand(files: string[], o: DiffFlags): Promise<void> {
-  if (o.format !== "text" && o.format !== "json")
-    throw new UsageError(`--format must be text or json, got ${o.format}`);
-  let a: Dump;
-  let b: Dump;
-  try {
-    if (o.live) {
-      if (o.objects.length) {
-        if (files.length) throw new UsageError("with --live and --objects, give no files");
-        a = await liveRules(o.table, o.netns, !!o.legacy);
-        b = await renderedRules(o.objects, o.renderArg);
-      } else {
-        if (files.length !== 1) throw new UsageError("with --live, give one FILE (or --objects …)");
-        a = await liveRules(o.table, o.netns, !!o.legacy);
-        b = await readRules(files[0]!, o.table, true);
-      }
-    } else {
-      if (files.length !== 2) throw new UsageError("usage: podwire rules diff OLD NEW");
-      a = await readRules(files[0]!, o.table, true);
-      b = await readRules(files[1]!, o.table, true);
-    }
-  } catch (e) {
-    // like diff(1): trouble reading or parsing the inputs is exit 2
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const { diffDumps, formatDiff } = await import("../../../proxier/rules/diff.js");
-  let d: ReturnType<typeof diffDumps>;
-  try {
-    d = diffDumps(a, b, { ...(o.table ? { table: o.table } : {}), verbose: !!o.verbose });
-  } catch (e) {
-    // lazily parsed rules report syntax errors when first compared
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  if (o.format === "json") process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
-  else process.stdout.write(formatDiff(d, { color: o.color ?? process.stdout.isTTY === true }));
-  process.exitCode = d.equal ? 0 : 1;
-}
 
 interface TraceFlags {
   rules: string;
