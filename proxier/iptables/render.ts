@@ -532,7 +532,26 @@ function tableRules(w: TableWriter): TableRules {
 /** Renders the full iptables state kube-proxy would write for this input. */
 export function render(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
   // Byte sinks first; text with a character above 255 (never from valid Kubernetes names) is redone as pieces.
-  return renderWith(input, opts, false) ?? renderWith(input, opts, true)!;
+  return guarded(input, opts, false) ?? guarded(input, opts, true)!;
+}
+
+/** Ports rendered by the render in progress: their fragments point at text that exists only once it finishes. */
+const inFlight: ServicePortInfo[] = [];
+
+/**
+ * renderWith, dropping the cached fragments of ports it rendered when it does not finish (null, or an exception):
+ * their text was never read out of the sinks, so a later render must not reuse them.
+ */
+function guarded(input: ProxierInput, opts: RenderOptions, asPieces: boolean): RenderResult | null {
+  inFlight.length = 0;
+  let r: RenderResult | null = null;
+  try {
+    r = renderWith(input, opts, asPieces);
+    return r;
+  } finally {
+    if (r === null) for (const sp of inFlight) fragmentCache.delete(sp);
+    inFlight.length = 0;
+  }
 }
 
 /**
@@ -540,7 +559,7 @@ export function render(input: ProxierInput, opts: RenderOptions = {}): RenderRes
  * that compare it with the byte sinks.
  */
 export function renderAsPieces(input: ProxierInput, opts: RenderOptions = {}): RenderResult {
-  return renderWith(input, opts, true)!;
+  return guarded(input, opts, true)!;
 }
 
 /** One render: null when `asPieces` is false and the text needed more than a byte per character. */
@@ -618,15 +637,13 @@ function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean)
   ].join("|");
 
   const used: [ServicePortInfo, Fragment][] = [];
-  /** Ports rendered now (their cached fragments are dropped if the byte sinks cannot hold this render's text). */
-  const rendered: ServicePortInfo[] = [];
   for (const sp of svcPorts) {
     const eps = endpointsMap.get(sp.key) ?? EMPTY;
     let frag = fragmentCache.get(sp);
     if (!frag || frag.sig !== sig || !sameRefs(frag.endpoints, eps)) {
       frag = renderServicePort(sp, eps, g, sig, filter, nat);
       fragmentCache.set(sp, frag);
-      rendered.push(sp);
+      inFlight.push(sp);
     }
     used.push([sp, frag]);
     filter.add(frag.filter);
@@ -685,10 +702,7 @@ function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean)
   );
 
   // The sinks' text becomes strings now: fragments rendered here read from them, and the next render reuses the sinks.
-  if (!filter.finish() || !nat.finish()) {
-    for (const sp of rendered) fragmentCache.delete(sp);
-    return null;
-  }
+  if (!filter.finish() || !nat.finish()) return null;
 
   // Built on first use: a partial sync never needs the whole text.
   let payload: string | undefined;

@@ -4,7 +4,8 @@
  * on random clusters (every service type and policy, render options at random, names with latin1 and wider
  * characters), the byte-buffer text equals the pieces text, each table's text agrees with the per-chain rule lists,
  * and renders that reuse earlier renders' fragments (some objects replaced, results read in any order, also after
- * later renders) give the same text and rules as a cold render of the same objects.
+ * later renders) give the same text and rules as a cold render of the same objects, also after a render that threw
+ * part-way.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -157,6 +158,27 @@ describe("render text (byte buffers, pieces fallback, reused fragments)", () => 
         },
       ),
       { numRuns: runs(500, 120) },
+    );
+  });
+
+  it("a render that throws part-way leaves nothing a later render reuses", () => {
+    // existingNatChains is read after every port was rendered and before the text is read out of the buffers.
+    const throwing: Iterable<string> = {
+      [Symbol.iterator]() {
+        throw new Error("kernel chains unreadable");
+      },
+    };
+    fc.assert(
+      fc.property(clusters, optsArb, fc.constantFrom(...SUFFIXES), (c0, opts, suffix) => {
+        const c = renamed(c0, 0, suffix);
+        assert.throws(() => render(c, { ...opts, existingNatChains: throwing }), /kernel chains unreadable/);
+        const again = render(c, opts); // same objects: the failed render's ports would be reused
+        assert.deepEqual(
+          view(again, ["payload", "rules", "meta"]),
+          view(renderAsPieces(structuredClone(c), opts), ["payload", "rules", "meta"]),
+        );
+      }),
+      { numRuns: runs(200, 60) },
     );
   });
 });
