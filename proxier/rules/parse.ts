@@ -6,6 +6,7 @@
  */
 import { isAscii } from "node:buffer";
 import { type DumpIndex, indexDump, type TableIndex } from "./chain-index.js";
+import { withoutOptimizing } from "./jit.js";
 import { type Chain, type Dump, isBuiltinChain, type Rule, type Table } from "./model.js";
 import { declsOf, findDecl, type PlainDump, type PlainTable, runsOf, scanPlain } from "./plain-scan.js";
 import { decodeRules } from "./read.js";
@@ -276,6 +277,10 @@ export class PlainChains extends Map<string, Chain> {
    * whole table (then the map has switched to it).
    */
   prefetch(names: Iterable<string>): boolean {
+    // two passes over 100k+ declarations and runs, and the runs of the chains found: see jit.ts
+    return withoutOptimizing(() => this.prefetchNow(names));
+  }
+  private prefetchNow(names: Iterable<string>): boolean {
     if (this.whole) return false;
     const todo = new Set<string>();
     for (const name of names) if (!this.made.has(name)) todo.add(name);
