@@ -31,7 +31,9 @@ async function liveRules(table: string | undefined, netns: string | undefined, l
 async function renderedRules(objects: string[], extra: string[]): Promise<Dump> {
   const { run } = await import("../../netlinux/exec.js");
   const { parseRules } = await import("../../../proxier/rules/parse.js");
-  const bin = fileURLToPath(new URL("../../../../bin/podwire", import.meta.url));
+  // this module runs from dist/src/cli/commands/ or bundled as dist/podwire-rules-diff.mjs (bin/podwire's fast path)
+  const up = import.meta.url.endsWith("/podwire-rules-diff.mjs") ? "../" : "../../../../";
+  const bin = fileURLToPath(new URL(`${up}bin/podwire`, import.meta.url));
   const args = ["proxy", "render", ...objects.flatMap((o) => ["--objects", o]), ...extra];
   const r = await run(process.execPath, [bin, ...args]);
   return parseRules(r.stdout, { source: "podwire proxy render", lazy: true });
