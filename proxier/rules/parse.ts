@@ -6,7 +6,6 @@
  */
 import { isAscii } from "node:buffer";
 import { type DumpIndex, indexDump, type TableIndex } from "./chain-index.js";
-import { withoutOptimizing } from "./jit.js";
 import { type Chain, type Dump, isBuiltinChain, type Rule, type Table } from "./model.js";
 import { declsOf, findDecl, type PlainDump, type PlainTable, runsOf, scanPlain } from "./plain-scan.js";
 import { decodeRules } from "./read.js";
@@ -277,10 +276,6 @@ export class PlainChains extends Map<string, Chain> {
    * whole table (then the map has switched to it).
    */
   prefetch(names: Iterable<string>): boolean {
-    // two passes over 100k+ declarations and runs, and the runs of the chains found: see jit.ts
-    return withoutOptimizing(() => this.prefetchNow(names));
-  }
-  private prefetchNow(names: Iterable<string>): boolean {
     if (this.whole) return false;
     const todo = new Set<string>();
     for (const name of names) if (!this.made.has(name)) todo.add(name);
@@ -346,15 +341,7 @@ export class PlainChains extends Map<string, Chain> {
       }
       runs.length = 0;
     }
-    const encoding = ascii ? "latin1" : "utf8";
-    const parts: string[] = [];
-    let at = 0;
-    for (let i = 0; i < rs.length; i += 3) {
-      const p = bytes.toString(encoding, rs[i]!, rs[i + 1]!);
-      runs.push(at, at + p.length, rs[i + 2]!);
-      parts.push(p);
-      at += p.length + 1;
-    }
+    const parts = decodeRuns(bytes, rs, ascii ? "latin1" : "utf8", runs);
     c.loadRuns(parts.length === 1 ? parts[0]! : parts.join("\n"), runs);
     return c;
   }
@@ -401,6 +388,22 @@ Object.defineProperty(PlainChains.prototype, "size", {
     return this.toWhole().size;
   },
 });
+
+/**
+ * The text of each run ([start, end, line] triples of byte offsets), with `runs` filled with the same triples as
+ * offsets into the texts joined by newlines. A loop of its own: see the passes in plain-scan.ts.
+ */
+function decodeRuns(bytes: Buffer, rs: number[], encoding: "latin1" | "utf8", runs: number[]): string[] {
+  const parts: string[] = [];
+  let at = 0;
+  for (let i = 0; i < rs.length; i += 3) {
+    const p = bytes.toString(encoding, rs[i]!, rs[i + 1]!);
+    runs.push(at, at + p.length, rs[i + 2]!);
+    parts.push(p);
+    at += p.length + 1;
+  }
+  return parts;
+}
 
 /** The scanned bytes behind a dump whose tables all still answer from them (see PlainChains), or null. */
 export function plainDumpOf(d: Dump): PlainDump | null {

@@ -400,6 +400,34 @@ function declAt(t: PlainTable, at: number): number {
   return lo;
 }
 
+/*
+ * The passes over every declaration or run below run once or twice per diff, so V8 compiles them while they run
+ * (on-stack replacement). Each is a function of its own with nothing but the loop, and the loop has no branch:
+ * code the interpreter never reached (a first wanted key, the work after the loop) throws compiled code away
+ * when reached, and the caller of the pass then ran 4-11 compiles of itself per diff.
+ */
+
+/** Declarations (indices < n) whose key is in `bits`, into `hits`; their number. */
+function candidates(keys: Int32Array, n: number, bits: Uint32Array, hits: Int32Array): number {
+  let nh = 0;
+  for (let d = 0; d < n; d++) {
+    const key = keys[d]!;
+    hits[nh] = d;
+    nh += (bits[key >>> 5]! >>> (key & 31)) & 1;
+  }
+  return nh;
+}
+
+/** Runs (indices < n) whose chain's declaration is wanted (want[decl] ≥ 0), into `hits`; their number. */
+function wantedRuns(rc: Int32Array, n: number, want: Int32Array, hits: Int32Array): number {
+  let nh = 0;
+  for (let r = 0; r < n; r++) {
+    hits[nh] = r;
+    nh += (want[rc[r]!]! >>> 31) ^ 1;
+  }
+  return nh;
+}
+
 /** Every declaration (index) of each named chain, with one pass over the table's declaration keys. */
 export function declsOf(t: PlainTable, bytes: Buffer, names: Iterable<string>): Map<string, number[]> {
   const out = new Map<string, number[]>();
@@ -422,16 +450,8 @@ export function declsOf(t: PlainTable, bytes: Buffer, names: Iterable<string>): 
   const n = t.nDecl;
   // the keys are computed once per table (with the bitmap absent names are checked against)
   const keys = declBits(t, bytes) ? t.declKeys! : new Int32Array(n).map((_, d) => nameKey(bytes, ds[d]! + 1, de[d]!));
-  // The candidates first, in a loop without a branch: it runs once per diff, so it is compiled while it runs, and
-  // a branch first taken after that (the first wanted key) threw the compiled loop away — four compiles of this
-  // function per diff, ~80 ms of compiler time to pick ~20 of 110k declarations.
   const hits = new Int32Array(n + 1);
-  let nh = 0;
-  for (let d = 0; d < n; d++) {
-    const key = keys[d]!;
-    hits[nh] = d;
-    nh += (wantBits[key >>> 5]! >>> (key & 31)) & 1;
-  }
+  const nh = candidates(keys, n, wantBits, hits);
   for (let i = 0; i < nh; i++) {
     const d = hits[i]!;
     const s = ds[d]! + 1;
@@ -462,13 +482,8 @@ export function runsOf(t: PlainTable, decls: Map<string, number[]>): Map<string,
     }
   }
   const rc = t.runChain;
-  // the wanted runs first, without a branch (see declsOf)
   const hits = new Int32Array(t.nRun + 1);
-  let nh = 0;
-  for (let r = 0; r < t.nRun; r++) {
-    hits[nh] = r;
-    nh += (want[rc[r]!]! >>> 31) ^ 1;
-  }
+  const nh = wantedRuns(rc, t.nRun, want, hits);
   for (let i = 0; i < nh; i++) {
     const r = hits[i]!;
     lists[want[rc[r]!]!]!.push(t.runStart[r]!, t.runEnd[r]!, t.runLine[r]!);
