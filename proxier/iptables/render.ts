@@ -609,7 +609,13 @@ function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean)
   }
 
   let totalEndpoints = 0;
-  for (const sp of svcPorts) totalEndpoints += endpointsMap.get(sp.key)?.length ?? 0;
+  // Each port's endpoint list, looked up once (by a string key: hashing and comparing it is not free at 1k+ ports).
+  const epsOf: EndpointInfo[][] = new Array(svcPorts.length);
+  for (let i = 0; i < svcPorts.length; i++) {
+    const eps = endpointsMap.get(svcPorts[i]!.key) ?? EMPTY;
+    epsOf[i] = eps;
+    totalEndpoints += eps.length;
+  }
   const largeClusterMode = totalEndpoints > (opts.largeClusterEndpointsThreshold ?? 1000);
 
   let noLocalInternal = 0;
@@ -637,8 +643,9 @@ function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean)
   ].join("|");
 
   const used: [ServicePortInfo, Fragment][] = [];
-  for (const sp of svcPorts) {
-    const eps = endpointsMap.get(sp.key) ?? EMPTY;
+  for (let i = 0; i < svcPorts.length; i++) {
+    const sp = svcPorts[i]!;
+    const eps = epsOf[i]!;
     let frag = fragmentCache.get(sp);
     if (!frag || frag.sig !== sig || !sameRefs(frag.endpoints, eps)) {
       frag = renderServicePort(sp, eps, g, sig, filter, nat);
