@@ -23,11 +23,6 @@ export interface RawTcpHandle {
   writeBuffer(req: RawWriteReq, data: Uint8Array): number;
   shutdown(req: RawShutdownReq): number;
   close(cb?: () => void): void;
-  /**
-   * Reads go into `buf` (offset 0) instead of a fresh 64 KiB allocation per read; onread then gets no
-   * ArrayBuffer, and a Uint8Array it returns becomes the buffer for the following reads.
-   */
-  useUserBuffer(buf: Uint8Array): void;
   readonly writeQueueSize: number;
   /** Listening handles: a new connection (err < 0 on accept failure, e.g. EMFILE). */
   onconnection: ((err: number, client?: RawTcpHandle) => void) | null;
@@ -64,8 +59,6 @@ export interface RawTcp {
   /** Right after writeBuffer: whether the write was queued (asynchronous; oncomplete will follow). */
   lastWriteAsync(): boolean;
   isHandle(x: unknown): x is RawTcpHandle;
-  /** Whether handles take a user read buffer (useUserBuffer; Node ≥ 12.19). */
-  readonly userBuffers: boolean;
 }
 
 /** libuv's UV_EOF. */
@@ -119,9 +112,6 @@ function load(): RawTcp | null {
       offset: () => st[kArrayBufferOffset]!,
       lastWriteAsync: () => st[kLastWriteWasAsync] !== 0,
       isHandle: (x): x is RawTcpHandle => x instanceof TCP,
-      userBuffers:
-        typeof (TCP.prototype as Partial<RawTcpHandle>).useUserBuffer === "function" &&
-        process.env.PODWIRE_USERSPACE_READBUF !== "node", // "node": Node's own buffer per read (comparisons)
     };
   } catch {
     return null;

@@ -92,8 +92,6 @@ interface Conn {
 /** A handle of a proxied connection: carries its connection, so the callbacks below are shared, not closures. */
 interface ConnHandle extends RawTcpHandle {
   conn: Conn | null;
-  /** Its own read buffer (useUserBuffer), undefined while it has none (not yet reading, or Node's buffers). */
-  rbuf?: Uint8Array;
 }
 
 interface DialReq extends RawConnectReq {
@@ -113,10 +111,9 @@ interface PendingShutdown extends RawShutdownReq {
 }
 
 // Shared callbacks (called with the handle or request as `this`): no closure per connection, write or shutdown.
-// onread's return value, a Uint8Array, becomes the handle's next read buffer (see readBuffers).
-function onReadShared(this: ConnHandle, buf: ArrayBuffer | undefined): Uint8Array | undefined {
+function onReadShared(this: ConnHandle, buf: ArrayBuffer | undefined): void {
   const conn = this.conn;
-  return conn ? conn.owner.onRead(conn, this, buf) : undefined;
+  if (conn) conn.owner.onRead(conn, this, buf);
 }
 function onConnectDone(this: DialReq, status: number): void {
   this.conn.owner.afterConnect(this.conn, this.backend, status);
@@ -173,43 +170,6 @@ class DialTicker {
   }
 }
 const dialTicker = new DialTicker();
-
-/**
- * Read buffers of their own for the handles (useUserBuffer). Left to Node, every read(2) of every socket gets a
- * fresh 64 KiB malloc (shrunk to the bytes read, or freed at EOF) wrapped in a new ArrayBuffer — four per
- * proxied request/response, and malloc/free were a quarter of the proxy's user time per new connection
- * (perf). A handle reads into its own buffer, taken from a free list when it starts reading and given back
- * when the connection is released: SMALL bytes first, so 10,000 idle connections do not hold 64 KiB each; a
- * read that fills it moves the handle to a BIG one (bulk transfers read 64 KiB at a time, as before).
- * Sharing one buffer between handles is not possible: a write that the kernel does not take at once stays
- * queued in libuv pointing at the data, so the data must stay put until it completes — back-pressure already
- * stops reading the source until then (onRead), which is exactly what makes a buffer per handle safe.
- */
-const SMALL_READ = 16 * 1024;
-const BIG_READ = 64 * 1024;
-class BufferPool {
-  private readonly free: Uint8Array[] = [];
-  constructor(
-    private readonly size: number,
-    private readonly keep: number,
-  ) {}
-  take(): Uint8Array {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
-  }
-  give(b: Uint8Array): void {
-    if (b.length === this.size && this.free.length < this.keep) this.free.push(b);
-  }
-}
-const smallBuffers = new BufferPool(SMALL_READ, 1024);
-const bigBuffers = new BufferPool(BIG_READ, 64);
-function giveBack(h: ConnHandle): void {
-  const b = h.rbuf;
-  if (!b) return;
-  h.rbuf = undefined;
-  // After close(2) libuv writes nothing more from it (a queued write is cancelled), so it can be reused.
-  if (b.length === SMALL_READ) smallBuffers.give(b);
-  else bigBuffers.give(b);
-}
 
 /**
  * One write request object for all writes that complete at once (nearly all of them: the kernel takes the
@@ -367,16 +327,6 @@ export class TcpProxySocket implements TcpPortal {
     };
   }
 
-  /** Starts reading h, into a buffer of its own where Node supports it. */
-  private startReading(h: ConnHandle): void {
-    if (this.raw.userBuffers && !h.rbuf) {
-      h.rbuf = smallBuffers.take();
-      h.useUserBuffer(h.rbuf);
-    }
-    h.onread = onReadShared;
-    h.readStart();
-  }
-
   private onConnection(client: RawTcpHandle): void {
     this.nAccepted++;
     this.nActive++;
@@ -438,7 +388,8 @@ export class TcpProxySocket implements TcpPortal {
     }
     // Reading is armed with the connect (one epoll registration for both; libuv reports the connect first).
     // Nothing arrives before the connection is up, and the client is read only once it is (see afterConnect).
-    this.startReading(b);
+    b.onread = onReadShared;
+    b.readStart();
     dialTicker.add(conn, this.dialTimeoutsMs[attempt]!);
   }
 
@@ -450,7 +401,6 @@ export class TcpProxySocket implements TcpPortal {
     if (b) {
       b.conn = null; // a pending connect completes with ECANCELED: ignored (afterConnect sees another backend)
       b.close();
-      giveBack(b); // nothing was read into it (not connected)
     }
     conn.backend = null;
     this.m.dialFail.inc();
@@ -466,11 +416,12 @@ export class TcpProxySocket implements TcpPortal {
       return;
     }
     dialTicker.delete(conn);
-    this.startReading(conn.client);
+    const c = conn.client;
+    c.onread = onReadShared;
+    c.readStart();
   }
 
-  /** Returns the handle's next read buffer when it changes (a full small buffer: a big one). */
-  onRead(conn: Conn, src: ConnHandle, buf: ArrayBuffer | undefined): Uint8Array | undefined {
+  onRead(conn: Conn, src: ConnHandle, buf: ArrayBuffer | undefined): void {
     const n = this.raw.nread();
     const fromClient = src === conn.client;
     const dst = fromClient ? conn.backend : conn.client;
@@ -478,8 +429,7 @@ export class TcpProxySocket implements TcpPortal {
       if (conn.closed || !dst) return;
       if (fromClient) conn.bytesIn += n;
       else conn.bytesOut += n;
-      const rb = src.rbuf;
-      const data = rb ? rb.subarray(0, n) : new Uint8Array(buf!, this.raw.offset(), n);
+      const data = new Uint8Array(buf!, this.raw.offset(), n);
       let req = spareWriteReq;
       if (req) spareWriteReq = null;
       else {
@@ -496,25 +446,15 @@ export class TcpProxySocket implements TcpPortal {
         this.release(conn);
         return;
       }
-      const queued = this.raw.lastWriteAsync();
-      if (queued) {
+      if (this.raw.lastWriteAsync()) {
         // The kernel buffer is full: keep the data until the write completes and stop reading the source
-        // until the queue is empty again (back-pressure; memory per connection stays bounded). Not reading
-        // also keeps the source's read buffer, which the queued write points into, untouched.
+        // until the queue is empty again (back-pressure; memory per connection stays bounded).
         req.buffer = data;
         src.readStop();
       } else {
         req.conn = null;
         req.src = null;
         spareWriteReq = req;
-      }
-      if (rb && n === rb.length && rb.length === SMALL_READ) {
-        // A full small buffer: a bulk transfer; read 64 KiB at a time from now on. The small buffer goes back
-        // to the pool unless a queued write still points into it (then it is left to the GC).
-        const big = bigBuffers.take();
-        src.rbuf = big;
-        if (!queued) smallBuffers.give(rb);
-        return big;
       }
       return;
     }
@@ -584,11 +524,9 @@ export class TcpProxySocket implements TcpPortal {
     dialTicker.delete(conn);
     conn.client.conn = null;
     conn.client.close();
-    giveBack(conn.client);
     if (conn.backend) {
       conn.backend.conn = null;
       conn.backend.close();
-      giveBack(conn.backend);
     }
     conn.backend = null;
     this.conns.delete(conn);
