@@ -32,11 +32,11 @@ await build({
   sourcemap: "linked",
   logLevel: "warning",
 });
-try {
-  statSync("cni/plugin/main.ts");
-  await build({
-    entryPoints: ["cni/plugin/main.ts"],
-    outfile: "dist/podwire-cni.mjs",
+/** One ESM file for a start-up-sensitive entry point; npm packages stay imports. */
+function bundle(entry, outfile) {
+  return build({
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     format: "esm",
     platform: "node",
@@ -44,22 +44,18 @@ try {
     packages: "external",
     logLevel: "warning",
   });
+}
+
+try {
+  statSync("cni/plugin/main.ts");
+  await bundle("cni/plugin/main.ts", "dist/podwire-cni.mjs");
 } catch (e) {
   if (e?.code !== "ENOENT") throw e;
 }
 
 // `podwire rules diff OLD NEW` without options (bin/podwire's fast path) loads this one file instead of ~17 modules:
 // the command is measured against GNU diff, start-up included.
-await build({
-  entryPoints: ["src/cli/commands/rules-diff.ts"],
-  outfile: "dist/podwire-rules-diff.mjs",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  packages: "external",
-  logLevel: "warning",
-});
+await bundle("src/cli/commands/rules-diff.ts", "dist/podwire-rules-diff.mjs");
 
 // The CNI plugin executable (bin/podwire-cni links to dist/podwire-cni): a small C client that forwards to the
 // overlay agent's socket, so an exec costs a C program's start, not Node's. Static when the toolchain allows it
