@@ -11,10 +11,15 @@ export class ApiError extends Error {
   }
 }
 
-function status(code: number, reason: string, message: string, details?: Status["details"]): ApiError {
+/** A Failure Status body. */
+export function failureStatus(code: number, reason: string, message: string, details?: Status["details"]): Status {
   const s: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code };
   if (details) s.details = details;
-  return new ApiError(s);
+  return s;
+}
+
+function status(code: number, reason: string, message: string, details?: Status["details"]): ApiError {
+  return new ApiError(failureStatus(code, reason, message, details));
 }
 
 /** `resource` is the plural (`pods`), qualified with the group for named groups (`deployments.apps`). */

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, CommanderError, InvalidArgumentError } from "commander";
-import { ExitCode, UsageError } from "./errors.js";
+import { ExitCode, exitQuietlyOnEpipe, reportError, UsageError } from "./errors.js";
 import { newCommand } from "./program.js";
 
 function version(): string {
@@ -42,13 +42,7 @@ export async function buildProgram(only?: string): Promise<Command> {
 
 /** Entry point of bin/podwire: maps usage errors to exit 2 and runtime failures to exit 1. */
 export async function main(argv: string[]): Promise<void> {
-  // `podwire rules diff … | head`: the reader has gone. C tools die of SIGPIPE there; Node ignores that signal,
-  // and the write error would surface as an unhandled 'error' event with a stack trace. Leave quietly, with the
-  // status a shell reports for a SIGPIPE death.
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(128 + 13);
-    throw err;
-  });
+  exitQuietlyOnEpipe();
   try {
     const program = await buildProgram(argv[2]);
     await program.parseAsync(argv);
@@ -64,12 +58,6 @@ function exitCodeFor(err: unknown): number {
       return ExitCode.ok;
     return ExitCode.usage; // commander already printed its message
   }
-  if (err instanceof UsageError || err instanceof InvalidArgumentError) {
-    process.stderr.write(`podwire: ${err.message}\n`);
-    return ExitCode.usage;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`podwire: ${message}\n`);
-  if (process.env.PODWIRE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  return ExitCode.failure;
+  // commander's InvalidArgumentError (a bad flag value from an argParser) is a usage error too
+  return reportError(err instanceof InvalidArgumentError ? new UsageError(err.message) : err);
 }

@@ -12,6 +12,7 @@ import { STATUS_CODES, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Duplex } from "node:stream";
 import type { Status } from "../api/meta.js";
+import { errors, failureStatus } from "../apiserver/errors.js";
 import { kubeletReplyStatus, MAX_ERROR_BODY } from "./reply-status.js";
 
 interface PodLike {
@@ -59,16 +60,7 @@ function sendStatus(res: ServerResponse, st: Status): void {
 }
 
 function noHostStatus(pod: PodLike): Status {
-  const message = `pod ${pod.metadata.name} does not have a host assigned`;
-  return {
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message,
-    reason: "BadRequest",
-    code: 400,
-  };
+  return errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`).status;
 }
 
 /**
@@ -148,16 +140,7 @@ function readLimited(kres: IncomingMessage, limit: number): Promise<string> {
 export function kubeletErrorStatus(url: string, host: string, port: number, e: Error & { code?: string }): Status {
   const tls = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(e.code ?? "");
   const cause = tls ? `tls: failed to verify certificate: ${e.message}` : `dial tcp ${host}:${port}: ${e.message}`;
-  return {
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message: `Get "${url}": ${cause}`,
-    reason: "InternalError",
-    details: { causes: [{ message: cause }] },
-    code: 502,
-  };
+  return failureStatus(502, "InternalError", `Get "${url}": ${cause}`, { causes: [{ message: cause }] });
 }
 
 /** An HTTP response written onto a raw (upgrade) socket, which is then closed. */

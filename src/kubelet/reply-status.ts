@@ -9,6 +9,7 @@
  * a reply that already is a Status (a kubelet that speaks them) is passed on as it is.
  */
 import type { Status } from "../api/meta.js";
+import { failureStatus as failure } from "../apiserver/errors.js";
 
 /** kube-apiserver reads at most this much of an error reply (maxReadLength in response_checker.go). */
 export const MAX_ERROR_BODY = 50_000;
@@ -26,12 +27,6 @@ const BY_CODE: Record<number, [reason: string, message: string]> = {
     "the server was unable to return a response in the time allotted, but may still be processing the request",
   ],
 };
-
-function failure(code: number, reason: string, message: string, details?: Status["details"]): Status {
-  const s: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code };
-  if (details) s.details = details;
-  return s;
-}
 
 /** The body as a Status when it is one (kind Status, apiVersion v1, status Failure), else undefined. */
 export function asStatus(body: string, code: number): Status | undefined {

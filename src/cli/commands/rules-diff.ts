@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { Dump } from "../../../proxier/rules/model.js";
-import { ExitCode, UsageError } from "../errors.js";
+import { exitQuietlyOnEpipe, reportError, UsageError } from "../errors.js";
 
 // The library's modules are imported when needed: the tracer, the namespace helpers and child_process only by
 // the paths that use them.
@@ -95,15 +95,10 @@ export async function diffCommand(files: string[], o: DiffFlags): Promise<void> 
  * command (quiet exit 141 when the reader of stdout goes away, usage errors → 2, failures → 1), without commander.
  */
 export async function mainDiff(files: string[]): Promise<void> {
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(128 + 13);
-    throw err;
-  });
+  exitQuietlyOnEpipe();
   try {
     await diffCommand(files, { format: "text", objects: [], renderArg: [] });
   } catch (err) {
-    process.stderr.write(`podwire: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (process.env.PODWIRE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
+    process.exitCode = reportError(err);
   }
 }
