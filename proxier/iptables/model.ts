@@ -5,7 +5,7 @@
  * cleanup, health checks) and tests.
  */
 import type { EndpointSlice, Service } from "../../src/api/index.js";
-import { endpointChainNameV4, endpointChainNameWithPrefix, portChainNames } from "./hash.js";
+import { endpointChainNameWithPrefix, portChainNames } from "./hash.js";
 import { type Family, ipText, ipTextOf, joinHostPort, parseCIDR } from "./ip.js";
 
 export type Proto = "tcp" | "udp" | "sctp";
@@ -292,9 +292,8 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
         const ip = ipTextOf(ep.addresses[0]!, family);
         if (ip === null) continue;
         const c = ep.conditions;
-        // Concatenated, not joined: no array per endpoint. The IPv4 SEP hash reads ip and port from their pieces.
-        const v4 = family === "IPv4";
-        const endpoint = v4 ? ip + ":" + portText : joinHostPort(ip, port.port);
+        // Concatenated, not joined: no array per endpoint.
+        const endpoint = family === "IPv4" ? ip + ":" + portText : joinHostPort(ip, port.port);
         list.push({
           ip,
           port: port.port,
@@ -303,7 +302,7 @@ function sliceEndpoints(slice: EndpointSlice, family: Family, nodeName: string):
           ready: c?.ready == null || c.ready === true,
           serving: c?.serving == null || c.serving === true,
           terminating: c?.terminating === true,
-          chain: v4 ? endpointChainNameV4(portProto, ip, portText) : endpointChainNameWithPrefix(portProto, endpoint),
+          chain: endpointChainNameWithPrefix(portProto, endpoint),
         });
       }
       if (!isSortedUnique(list)) list = sortDedup(list);
