@@ -83,3 +83,39 @@ function buildCniClient() {
   chmodSync(out, 0o755);
 }
 buildCniClient();
+
+// The userspace proxy's native TCP splice engine (proxier/userspace/native/splice.c, an N-API addon on Node's own
+// libuv loop; see docs/userspace.md). Optional: without a C compiler or Node's headers the build goes on and the
+// proxy uses Node's TCP handles instead (proxier/userspace/tcp.ts picks what loads).
+function buildNativeSplice() {
+  const src = "proxier/userspace/native/splice.c";
+  const out = "dist/proxier/userspace/native/podwire_splice.node";
+  let srcTime;
+  try {
+    srcTime = statSync(src).mtimeMs;
+  } catch {
+    return;
+  }
+  try {
+    if (statSync(out).mtimeMs >= srcTime) return;
+  } catch {}
+  const includes = [join(process.execPath, "../../include/node"), "/usr/include/node", "/usr/local/include/node"];
+  const inc = includes.find((d) => {
+    try {
+      return statSync(join(d, "node_api.h")).isFile() && statSync(join(d, "uv.h")).isFile();
+    } catch {
+      return false;
+    }
+  });
+  const cc = process.env.CC || "cc";
+  if (inc) {
+    mkdirSync("dist/proxier/userspace/native", { recursive: true });
+    const r = spawnSync(cc, ["-O2", "-shared", "-fPIC", `-I${inc}`, "-o", out, src], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    if (r.status === 0) return;
+    console.warn(`build: ${src} did not compile (${cc}): ${String(r.stderr ?? r.error).trim().slice(0, 500)}`);
+  } else console.warn("build: no node_api.h/uv.h found");
+  console.warn("build: userspace proxy ships without the native TCP engine (Node's TCP handles are used)");
+}
+buildNativeSplice();
