@@ -13,6 +13,7 @@
 import type { RoundRobinBalancer } from "./loadbalancer.js";
 import type { PortMetricChildren, UserspaceMetrics } from "./metrics.js";
 import { splitHostPort } from "./model.js";
+import { NativeTcpPortal, nativeSplice } from "./nativetcp.js";
 import { NetTcpProxySocket } from "./nettcp.js";
 import {
   type RawConnectReq,
@@ -60,13 +61,33 @@ export function createTcpProxySocket(
   metrics: UserspaceMetrics,
   dialTimeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS,
 ): TcpPortal {
+  if (tcpImplementation === "native")
+    return new NativeTcpPortal(nativeSplice!, rawTcp, id, lb, metrics, dialTimeoutsMs);
   return rawTcp
     ? new TcpProxySocket(rawTcp, id, lb, metrics, dialTimeoutsMs)
     : new NetTcpProxySocket(id, lb, metrics, dialTimeoutsMs);
 }
 
-/** Which implementation createTcpProxySocket uses ("handles" or "net"). */
-export const tcpImplementation: "handles" | "net" = rawTcp ? "handles" : "net";
+export type TcpImplementation = "native" | "handles" | "net";
+
+/** Whether the native engine is used when no override says otherwise. */
+export const NATIVE_BY_DEFAULT = false;
+
+/**
+ * native (the C splice engine, nativetcp.ts) → handles (Node's TCP handles, this file) → net (net.Socket,
+ * nettcp.ts), whichever loads first; `PODWIRE_USERSPACE_TCP=native|handles|net` picks one (a missing one falls
+ * back down the chain). The native engine needs the handles too: the worker hand-off passes its socket as one.
+ */
+function chooseImplementation(): TcpImplementation {
+  const want = process.env.PODWIRE_USERSPACE_TCP;
+  if (!rawTcp) return "net"; // also PODWIRE_USERSPACE_TCP=net (rawtcp.ts yields null then)
+  if (want === "handles") return "handles";
+  if (nativeSplice && (want === "native" || NATIVE_BY_DEFAULT)) return "native";
+  return "handles";
+}
+
+/** Which implementation createTcpProxySocket uses. */
+export const tcpImplementation: TcpImplementation = chooseImplementation();
 
 /** One proxied connection. */
 interface Conn {

@@ -10,9 +10,15 @@ import { type UserspaceInput, inputFromObjects } from "../../../proxier/userspac
 import { startUserspaceProxier } from "../../../proxier/userspace/proxier.js";
 import { FakeRunner } from "../../../proxier/userspace/runner.js";
 import { FakeConntrack } from "../../../src/netlinux/conntrack.js";
+import { NativeTcpPortal, nativeSplice } from "../../../proxier/userspace/nativetcp.js";
 import { NetTcpProxySocket } from "../../../proxier/userspace/nettcp.js";
 import { rawTcp } from "../../../proxier/userspace/rawtcp.js";
-import { TcpProxySocket, tcpImplementation } from "../../../proxier/userspace/tcp.js";
+import {
+  NATIVE_BY_DEFAULT,
+  type TcpPortal,
+  TcpProxySocket,
+  tcpImplementation,
+} from "../../../proxier/userspace/tcp.js";
 import { UdpProxySocket } from "../../../proxier/userspace/udp.js";
 import { objectsFor } from "../../integration/userspace/support.js";
 
@@ -56,14 +62,20 @@ type Make = (
   id: { key: string; name: string },
   lb: RoundRobinBalancer,
   m: UserspaceMetrics,
-) => TcpProxySocket | NetTcpProxySocket;
+  dialTimeoutsMs?: number[],
+) => TcpPortal | NetTcpProxySocket;
 const implementations: [string, Make][] = [
-  ["Node handles", (id, lb, m) => new TcpProxySocket(rawTcp!, id, lb, m)],
-  ["net.Socket fallback", (id, lb, m) => new NetTcpProxySocket(id, lb, m)],
+  ["the native engine", (id, lb, m, t) => new NativeTcpPortal(nativeSplice!, rawTcp, id, lb, m, t)],
+  ["Node handles", (id, lb, m, t) => new TcpProxySocket(rawTcp!, id, lb, m, t)],
+  ["net.Socket fallback", (id, lb, m, t) => new NetTcpProxySocket(id, lb, m, t)],
 ];
 
-it("uses Node's TCP handles on this Node version", () => {
-  assert.equal(tcpImplementation, "handles");
+it("builds and loads the native engine here, and picks an implementation by PODWIRE_USERSPACE_TCP", () => {
+  assert.ok(nativeSplice, "dist/proxier/userspace/native/podwire_splice.node built and loadable");
+  const want = process.env.PODWIRE_USERSPACE_TCP;
+  const expected =
+    want === "handles" || want === "net" ? want : want === "native" || NATIVE_BY_DEFAULT ? "native" : "handles";
+  assert.equal(tcpImplementation, expected);
 });
 
 for (const [implName, make] of implementations)
