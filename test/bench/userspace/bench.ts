@@ -2,7 +2,7 @@
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
  *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 3] [--paths a,b] [--loads bulk,ka,nc]
- *     [--tw-reuse 1] [--conntrack-all] [--baseline OTHER_DIST_DIR] [--node-args "FLAGS"]
+ *     [--tw-reuse 1] [--conntrack-all] [--baseline OTHER_DIST_DIR] [--base-tcp native|handles|net] [--node-args "FLAGS"]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -46,6 +46,14 @@ const CONNTRACK_ALL = args.includes("--conntrack-all");
 /** `--baseline DIR`: a dist/ directory of another build, measured as path "podwire-base" (before/after in one run). */
 const BASELINE = (() => {
   const i = args.indexOf("--baseline");
+  return i >= 0 ? (args[i + 1] ?? null) : null;
+})();
+/**
+ * `--base-tcp native|handles|net`: path "podwire-base" is this build with PODWIRE_USERSPACE_TCP set so (e.g. the
+ * native engine against Node's handles in one run); with `--baseline DIR` it applies to that build.
+ */
+const BASE_TCP = (() => {
+  const i = args.indexOf("--base-tcp");
   return i >= 0 ? (args[i + 1] ?? null) : null;
 })();
 const listOpt = (name: string): string[] | null => {
@@ -99,8 +107,8 @@ const HAPROXY_HTTP = 18080;
 const HAPROXY_IPERF = 15201;
 const FIXTURES = new URL("../../integration/userspace/fixtures/", import.meta.url).pathname;
 
-function startIn(ns: string, argv: string[]): ChildProcess {
-  return spawn("nsenter", [`--net=${netnsPath(ns)}`, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+function startIn(ns: string, argv: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return spawn("nsenter", [`--net=${netnsPath(ns)}`, "--", ...argv], { stdio: ["ignore", "pipe", "pipe"], env });
 }
 
 async function waitPort(ns: string, port: number): Promise<void> {
@@ -263,16 +271,30 @@ async function main(): Promise<void> {
       }),
     );
     const objectsPath = join(dir, "objects.json");
-    const startPodwire = async (workers: number, fixtures = FIXTURES) => {
+    /** The TCP implementation each podwire path reported (printed once per path). */
+    const tcpOf = new Map<string, string>();
+    const startPodwire = async (name: string, workers: number, fixtures = FIXTURES, tcp?: string) => {
       proxy = new NsProcess(
-        startIn(ns, [
-          process.execPath,
-          ...NODE_ARGS,
-          join(fixtures, "proxy.js"),
-          JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
-        ]),
+        startIn(
+          ns,
+          [
+            process.execPath,
+            ...NODE_ARGS,
+            join(fixtures, "proxy.js"),
+            JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
+          ],
+          tcp ? { ...process.env, PODWIRE_USERSPACE_TCP: tcp } : process.env,
+        ),
       );
-      await proxy.waitLine((l) => l.includes('"synced":1'));
+      const line = await proxy.waitLine((l) => l.includes('"synced":1'));
+      if (!tcpOf.has(name)) {
+        let impl = "unknown (a build before the field)";
+        try {
+          impl = (JSON.parse(line) as { tcp?: string }).tcp ?? impl;
+        } catch {}
+        tcpOf.set(name, impl);
+        console.log(`  ${name}: TCP implementation ${impl}`);
+      }
     };
     const stopPodwire = async () => {
       // Syncs during the run: nothing changes, so anything past the first is work that competes with the proxy.
@@ -284,7 +306,14 @@ async function main(): Promise<void> {
     for (const p of [HTTP_PORT, IPERF_PORT, HAPROXY_HTTP, HAPROXY_IPERF]) await waitPort(ns, p);
 
     const viaPodwire = { http: "http://10.96.0.10:80/", bulk: ["10.96.0.11", 5201] as const };
-    type Path = { name: string; http: string; bulk: readonly [string, number]; workers?: number; fixtures?: string };
+    type Path = {
+      name: string;
+      http: string;
+      bulk: readonly [string, number];
+      workers?: number;
+      fixtures?: string;
+      tcp?: string;
+    };
     const allPaths: Path[] = [
       { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] },
       { name: "haproxy", http: `http://${NODE_IP}:${HAPROXY_HTTP}/`, bulk: [NODE_IP, HAPROXY_IPERF] },
@@ -292,12 +321,13 @@ async function main(): Promise<void> {
       { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
     // `--baseline DIR`: another build's dist/ (e.g. an older commit's) as path "podwire-base", side by side.
-    if (BASELINE)
+    if (BASELINE || BASE_TCP)
       allPaths.push({
         name: "podwire-base",
         ...viaPodwire,
         workers: 0,
-        fixtures: join(BASELINE, "test/integration/userspace/fixtures/"),
+        fixtures: BASELINE ? join(BASELINE, "test/integration/userspace/fixtures/") : FIXTURES,
+        tcp: BASE_TCP ?? undefined,
       });
     const paths = allPaths.filter((p) => !ONLY_PATHS || ONLY_PATHS.includes(p.name));
     type Sample = { bulk: number; ka: WrkResult; nc: WrkResult; load: number };
@@ -310,7 +340,7 @@ async function main(): Promise<void> {
     // time, and the median with its spread over the rounds is reported.
     for (let round = 0; round < ROUNDS; round++) {
       for (const p of paths) {
-        if (p.workers !== undefined) await startPodwire(p.workers, p.fixtures);
+        if (p.workers !== undefined) await startPodwire(p.name, p.workers, p.fixtures, p.tcp);
         try {
           const load = load1();
           const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
