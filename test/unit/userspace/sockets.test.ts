@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { readdirSync } from "node:fs";
@@ -174,7 +175,250 @@ for (const [implName, make] of implementations)
       assert.equal(await send(port, "hi"), "");
       await p.close();
     });
+
+    it("moves on to the next endpoint when a dial times out (SYNs dropped), and counts the failure", async () => {
+      // A listener whose accept queue is full drops SYNs, so a dial to it hangs until its timeout.
+      const stuck = await stuckListener();
+      try {
+        const lb = new RoundRobinBalancer({ random: () => 0.99 });
+        const metrics = new UserspaceMetrics();
+        lb.setService("k", [`127.0.0.3:${stuck.port}`, `127.0.0.1:${portOf(backend)}`], 0);
+        const p = make({ key: "k", name: "ns/s" }, lb, metrics, [100, 100, 100, 100]);
+        const port = await p.listen("127.0.0.1", 0);
+        try {
+          const answers = await Promise.all([0, 1, 2].map((i) => send(port, `t${i}`)));
+          assert.deepEqual(answers, ["echo:t0", "echo:t1", "echo:t2"]);
+          assert.equal((await metrics.dialFailures.get()).values[0]?.value ?? 0, 3);
+        } finally {
+          await p.close();
+        }
+      } finally {
+        stuck.stop();
+      }
+    });
   });
+
+/**
+ * A listener on 127.0.0.3 that never accepts (a child process with a blocked event loop, backlog 1) and whose
+ * accept queue is already full: the kernel drops further SYNs to it.
+ */
+async function stuckListener(): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const s = require("net").createServer(); s.listen({ host: "127.0.0.3", port: 0, backlog: 1 }, () => {
+         console.log(s.address().port); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const stop = () => child.kill("SIGKILL");
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once("data", (d) => resolve(Number(String(d).trim())));
+      child.once("exit", () => reject(new Error("stuck listener exited")));
+    });
+    // Two connections fill a backlog-1 queue (Node turns backlog 0 into 511); wait until they are established.
+    const fillers = [0, 1].map(() => net.connect({ host: "127.0.0.3", port }).on("error", () => {}));
+    await Promise.all(fillers.map((f) => new Promise<void>((r) => f.once("connect", () => r()))));
+    return {
+      port,
+      stop: () => {
+        for (const f of fillers) f.destroy();
+        stop();
+      },
+    };
+  } catch (e) {
+    stop();
+    throw e;
+  }
+}
+
+describe("native engine specifics (loopback)", { skip: !nativeSplice && "addon not built" }, () => {
+  const make = (lb: RoundRobinBalancer, m = new UserspaceMetrics(), key = "k") =>
+    new NativeTcpPortal(nativeSplice!, rawTcp, { key, name: "ns/s" }, lb, m);
+
+  /** A backend that answers its name and what it read (after the client's FIN). */
+  function named(name: string): Promise<net.Server> {
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on("error", () => {});
+      let got = "";
+      s.on("data", (d) => (got += d.toString()));
+      s.on("end", () => s.end(`${name}:${got}`));
+    });
+    return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
+  }
+
+  it("keeps a client on its endpoint with ClientIP affinity, round-robins without, and counts", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    const lb = new RoundRobinBalancer();
+    const metrics = new UserspaceMetrics();
+    const eps = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`];
+    lb.setService("k", eps, 0);
+    const p = make(lb, metrics);
+    const port = await p.listen("127.0.0.1", 0);
+    try {
+      const rr: string[] = [];
+      for (let i = 0; i < 4; i++) rr.push((await send(port, "x")).split(":")[0]!);
+      assert.deepEqual(new Set(rr), new Set(["a", "b"]), "round robin reaches both");
+      lb.setService("k", eps, 60); // affinity switched on for the running portal
+      const sticky: string[] = [];
+      for (let i = 0; i < 6; i++) sticky.push((await send(port, "y")).split(":")[0]!);
+      assert.equal(new Set(sticky).size, 1, `one endpoint for one client IP: ${sticky}`);
+      assert.equal(lb.affinityCount("k"), 1);
+      const total = (await metrics.connectionsTotal.get()).values[0]?.value;
+      assert.equal(total, 10);
+      const bytes = (await metrics.bytes.get()).values;
+      assert.equal(bytes.find((v) => v.labels.direction === "in")?.value, 10);
+      assert.equal(bytes.find((v) => v.labels.direction === "out")?.value, 10 * 3);
+      await until(() => p.connectionCount === 0, "connections closed");
+      assert.equal((await metrics.activeConnections.get()).values[0]?.value ?? 0, 0);
+    } finally {
+      await p.close();
+      a.close();
+      b.close();
+    }
+  });
+
+  it("survives a load balancer that throws (the client is closed) and keeps serving", async () => {
+    const backend = await named("a");
+    let fail = true;
+    const real = new RoundRobinBalancer();
+    real.setService("k", [`127.0.0.1:${portOf(backend)}`], 0);
+    const lb = {
+      usesAffinity: () => false,
+      next: (k: string, ip: string | null, reset: boolean) => {
+        if (fail) throw new Error("boom");
+        return real.next(k, ip, reset);
+      },
+    } as unknown as RoundRobinBalancer;
+    const metrics = new UserspaceMetrics();
+    const p = make(lb, metrics);
+    const port = await p.listen("127.0.0.1", 0);
+    try {
+      assert.equal(await send(port, "1"), "");
+      fail = false;
+      assert.equal(await send(port, "2"), "a:2");
+      assert.equal((await metrics.noEndpoints.get()).values[0]?.value, 1);
+    } finally {
+      await p.close();
+      backend.close();
+    }
+  });
+
+  it("keeps established connections when the listener closes; destroyConnections ends them", async () => {
+    const echo = net.createServer((s) => {
+      s.on("error", () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${portOf(echo)}`], 0);
+    const p = make(lb);
+    const port = await p.listen("127.0.0.1", 0);
+    const c = net.connect({ host: "127.0.0.1", port });
+    c.on("error", () => {});
+    try {
+      const ping = (t: string) =>
+        new Promise<string>((r) => {
+          c.once("data", (d) => r(d.toString()));
+          c.write(t);
+        });
+      assert.equal(await ping("one"), "one");
+      await p.close();
+      assert.equal(await ping("two"), "two", "still proxied after the listener closed");
+      await assert.rejects(send(port, "x"), /ECONNREFUSED/);
+      assert.equal(p.connectionCount, 1);
+      const closed = new Promise((r) => c.once("close", r));
+      p.destroyConnections();
+      await closed;
+      assert.equal(p.connectionCount, 0);
+    } finally {
+      c.destroy();
+      echo.close();
+    }
+  });
+
+  it("cuts both sides when a client resets mid-transfer, under load, and leaks no connection", async () => {
+    const sink = net.createServer((s) => {
+      s.on("error", () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${portOf(sink)}`], 0);
+    const p = make(lb);
+    const port = await p.listen("127.0.0.1", 0);
+    try {
+      const n = 40;
+      await Promise.all(
+        Array.from(
+          { length: n },
+          (_, i) =>
+            new Promise<void>((resolve) => {
+              const c = net.connect({ host: "127.0.0.1", port });
+              c.on("error", () => {});
+              c.on("close", () => resolve());
+              c.on("connect", () => c.write(randomBytes(1_000_000)));
+              let got = 0;
+              c.on("data", (d) => {
+                got += d.length;
+                // stop reading (writes queue in the proxy), then reset with data in flight both ways
+                if (got > 100_000 * (1 + (i % 4))) c.resetAndDestroy();
+              });
+            }),
+        ),
+      );
+      await until(() => p.connectionCount === 0, "every connection released");
+      assert.equal(await send(port, "ok"), "ok", "still serving");
+    } finally {
+      await p.close();
+      sink.close();
+    }
+  });
+
+  it("exits cleanly with live connections (process.exit) and on its own once everything is closed", async () => {
+    const echo = await named("a");
+    try {
+      const mod = (rel: string) => JSON.stringify(new URL(rel, import.meta.url).href);
+      const script = (exitHow: "exit" | "natural") => `
+        import net from "node:net";
+        const { NativeTcpPortal, nativeSplice } = await import(${mod("../../../proxier/userspace/nativetcp.js")});
+        const { rawTcp } = await import(${mod("../../../proxier/userspace/rawtcp.js")});
+        const { RoundRobinBalancer } = await import(${mod("../../../proxier/userspace/loadbalancer.js")});
+        const { UserspaceMetrics } = await import(${mod("../../../proxier/userspace/metrics.js")});
+        const lb = new RoundRobinBalancer();
+        lb.setService("k", ["127.0.0.1:${portOf(echo)}"], 0);
+        const p = new NativeTcpPortal(nativeSplice, rawTcp, { key: "k", name: "s" }, lb, new UserspaceMetrics());
+        const port = await p.listen("127.0.0.1", 0);
+        const held = [];
+        for (let i = 0; i < 20; i++) {
+          const c = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+          c.on("error", () => {});
+          c.write("x");
+          held.push(c);
+        }
+        while (p.connectionCount < 20) await new Promise((r) => setTimeout(r, 10));
+        if (${JSON.stringify(exitHow)} === "exit") process.exit(7);
+        await p.close();
+        p.destroyConnections();
+        for (const c of held) c.destroy();
+        console.log("closed");
+      `;
+      for (const how of ["exit", "natural"] as const) {
+        const r = spawnSync(process.execPath, ["--input-type=module", "-e", script(how)], {
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        assert.equal(r.signal, null, `${how}: ${r.stderr}`);
+        assert.equal(r.status, how === "exit" ? 7 : 0, `${how}: ${r.stderr}`);
+      }
+    } finally {
+      echo.close();
+    }
+  });
+});
 
 describe("UdpProxySocket (loopback)", () => {
   function udpBackend(delayMs: number): Promise<dgram.Socket> {
