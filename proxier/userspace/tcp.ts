@@ -71,7 +71,7 @@ export function createTcpProxySocket(
 export type TcpImplementation = "native" | "handles" | "net";
 
 /** Whether the native engine is used when no override says otherwise. */
-export const NATIVE_BY_DEFAULT = false;
+export const NATIVE_BY_DEFAULT = true;
 
 /**
  * native (the C splice engine, nativetcp.ts) → handles (Node's TCP handles, this file) → net (net.Socket,
