@@ -41,6 +41,7 @@ export interface NativeSplice {
   /** accepted, active, bytes in, bytes out, dial failures, no endpoint (cumulative). */
   stats(p: PortalRef, out: Float64Array): void;
   setFinDefer(on: boolean): void;
+  setMergeFin(on: boolean): void;
 }
 
 function load(): NativeSplice | null {
@@ -49,6 +50,8 @@ function load(): NativeSplice | null {
     if (typeof native.create !== "function") return null;
     // A FIN is forwarded after one more batch of events (see tcp.ts); `now` for comparisons.
     if (process.env.PODWIRE_NATIVE_FIN === "now") native.setFinDefer(false);
+    // The backend's first answer and its FIN in one segment to the client (see splice.c); `0` for comparisons.
+    if (process.env.PODWIRE_NATIVE_MERGE_FIN === "0") native.setMergeFin(false);
     return native;
   } catch {
     return null; // not built (no C compiler at build time) or not loadable here: tcp.ts uses the handles

@@ -44,6 +44,7 @@ struct engine {
   uv_loop_t *loop;
   int dead; /* environment torn down: no N-API calls, no JavaScript */
   int fin_defer;
+  int merge_fin;
   uv_timer_t timer; /* dial timeouts of every portal (runs only while a dial is pending) */
   int timer_on;
   conn_t *dial_head, *dial_tail;
@@ -98,7 +99,7 @@ struct conn {
   uint64_t deadline;
   int attempt;
   int refs; /* handles not yet closed + FIN queue membership */
-  unsigned closed : 1, dialing : 1, fin_queued : 1;
+  unsigned closed : 1, dialing : 1, fin_queued : 1, answered : 1;
   /* per side (0 client, 1 backend): FIN read from it, a write to it queued, FIN to it due after that write,
    * FIN to it deferred, FIN sent to it */
   unsigned char eof[2], queued[2], fin_after_write[2], fin_deferred[2], shut[2];
@@ -349,6 +350,38 @@ static void on_write(uv_write_t *req, int status) {
   if (!c->eof[s] && read_start(c, s) != 0) release(c);
 }
 
+/*
+ * The backend's first answer, when its FIN is already in too (a request/response server that closes): the data
+ * and our FIN go to the client in one segment (send(MSG_MORE), then shutdown(2)), as haproxy does, and the
+ * backend's EOF is taken from here instead of one more wake-up and read(2). 1: done; 0: not the case (or only
+ * part written: *w bytes went out, the rest takes the ordinary path).
+ */
+static int answer_with_fin(conn_t *c, char *data, size_t n, int *w) {
+  uv_os_fd_t bfd, cfd;
+  char ch;
+  *w = 0;
+  if (uv_fileno((uv_handle_t *)&c->backend->tcp, &bfd) != 0 || uv_fileno((uv_handle_t *)&c->client, &cfd) != 0)
+    return 0;
+  if (recv(bfd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) != 0) return 0; /* more data, nothing yet, or an error */
+  ssize_t r = send(cfd, data, n, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (r < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) release(c);
+    return c->closed;
+  }
+  if ((size_t)r < n) {
+    *w = (int)r;
+    return 0;
+  }
+  uv_read_stop((uv_stream_t *)&c->backend->tcp); /* its EOF is known: libuv need not read it */
+  c->eof[1] = 1;
+  if (check_done(c)) return 1;   /* the client's FIN was in already: close(2) sends data and FIN */
+  if (shutdown(cfd, SHUT_WR) != 0) /* flushes the data with the FIN */
+    release(c);
+  else
+    c->shut[0] = 1;
+  return 1;
+}
+
 static void forward(conn_t *c, int s, char *data, size_t n) {
   int d = 1 - s;
   uv_stream_t *dst = side_stream(c, d);
@@ -357,6 +390,14 @@ static void forward(conn_t *c, int s, char *data, size_t n) {
     return;
   }
   c->portal->cnt[s == 0 ? CNT_BYTES_IN : CNT_BYTES_OUT] += (double)n;
+  if (s == 1 && !c->answered) {
+    c->answered = 1;
+    int sent = 0;
+    if (n < READ_BUF && c->portal->eng->merge_fin && answer_with_fin(c, data, n, &sent)) return;
+    if (c->closed) return;
+    data += sent;
+    n -= (size_t)sent;
+  }
   uv_buf_t b = uv_buf_init(data, (unsigned)n);
   int w = uv_try_write(dst, &b, 1);
   if (w == (int)n) return;
@@ -813,11 +854,23 @@ static napi_value js_set_fin_defer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setMergeFin(on): the backend's first answer and its FIN in one segment to the client (default) or not */
+static napi_value js_set_merge_fin(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool on = true;
+  if (argc == 1) napi_get_value_bool(env, argv[0], &on);
+  engine_of(env)->merge_fin = on;
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   engine_t *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->env = env;
   e->fin_defer = 1;
+  e->merge_fin = 1;
   if (napi_get_uv_event_loop(env, &e->loop) != napi_ok) {
     free(e);
     return NULL;
@@ -836,7 +889,7 @@ static napi_value init(napi_env env, napi_value exports) {
   } fns[] = {
       {"create", js_create},       {"listen", js_listen},           {"listenFd", js_listen_fd},
       {"dupFd", js_dup_fd},        {"stopListening", js_stop_listening}, {"destroy", js_destroy},
-      {"stats", js_stats},         {"setFinDefer", js_set_fin_defer},
+      {"stats", js_stats},         {"setFinDefer", js_set_fin_defer}, {"setMergeFin", js_set_merge_fin},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -2,7 +2,7 @@
  * Userspace-mode benchmark: the same backends reached directly, through haproxy (TCP mode, single thread) and
  * through podwire's userspace proxy (via its ClusterIP portal), in one run, inside one throwaway namespace.
  *   node dist/test/bench/userspace/bench.js [--seconds 8] [--conns 50] [--rounds 3] [--paths a,b] [--loads bulk,ka,nc]
- *     [--tw-reuse 1] [--conntrack-all] [--baseline OTHER_DIST_DIR] [--base-tcp native|handles|net] [--node-args "FLAGS"]
+ *     [--tw-reuse 1] [--conntrack-all] [--baseline OTHER_DIST_DIR] [--base-tcp native|handles|net] [--base-env K=V,...] [--node-args "FLAGS"]
  * Backends: iperf3 server (bulk) and an haproxy HTTP responder (`http-request return`, C-speed, so the proxy is
  * the bottleneck). Load: iperf3 -c (bulk), wrk keep-alive and wrk with `Connection: close` (one TCP connection
  * per request). Prints Gbit/s, req/s, p50/p99 latency, added latency vs direct, and ratios vs haproxy.
@@ -55,6 +55,17 @@ const BASELINE = (() => {
 const BASE_TCP = (() => {
   const i = args.indexOf("--base-tcp");
   return i >= 0 ? (args[i + 1] ?? null) : null;
+})();
+/** `--base-env K=V,K=V`: more environment for path "podwire-base" (e.g. PODWIRE_NATIVE_MERGE_FIN=0 for an A/B). */
+const BASE_ENV = (() => {
+  const i = args.indexOf("--base-env");
+  if (i < 0) return {};
+  return Object.fromEntries(
+    (args[i + 1] ?? "")
+      .split(",")
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
 })();
 const listOpt = (name: string): string[] | null => {
   const i = args.indexOf(`--${name}`);
@@ -283,7 +294,9 @@ async function main(): Promise<void> {
             join(fixtures, "proxy.js"),
             JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
           ],
-          tcp ? { ...process.env, PODWIRE_USERSPACE_TCP: tcp } : process.env,
+          name === "podwire-base"
+            ? { ...process.env, ...(tcp ? { PODWIRE_USERSPACE_TCP: tcp } : {}), ...BASE_ENV }
+            : process.env,
         ),
       );
       const line = await proxy.waitLine((l) => l.includes('"synced":1'));
@@ -321,7 +334,7 @@ async function main(): Promise<void> {
       { name: "podwire-w1", ...viaPodwire, workers: 1 },
     ];
     // `--baseline DIR`: another build's dist/ (e.g. an older commit's) as path "podwire-base", side by side.
-    if (BASELINE || BASE_TCP)
+    if (BASELINE || BASE_TCP || Object.keys(BASE_ENV).length)
       allPaths.push({
         name: "podwire-base",
         ...viaPodwire,

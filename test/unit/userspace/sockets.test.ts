@@ -288,6 +288,42 @@ describe("native engine specifics (loopback)", { skip: !nativeSplice && "addon n
     }
   });
 
+  it("delivers an answer and the backend's FIN to a client that keeps its side open (answer + FIN merged)", async () => {
+    // request/response with the server closing (HTTP/1.0 style): the answer and the FIN arrive together
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on("error", () => {});
+      s.once("data", (d) => s.end(`re:${d}`));
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const lb = new RoundRobinBalancer();
+    lb.setService("k", [`127.0.0.1:${portOf(srv)}`], 0);
+    const p = make(lb);
+    const port = await p.listen("127.0.0.1", 0);
+    try {
+      const ask = (i: number) =>
+        new Promise<string>((resolve, reject) => {
+          const c = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+          let out = "";
+          c.on("connect", () => c.write(`q${i}`));
+          c.on("data", (d) => (out += d.toString()));
+          c.on("end", () => {
+            resolve(out);
+            c.end();
+          });
+          c.on("error", reject);
+        });
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => ask(i)));
+      assert.deepEqual(
+        answers,
+        Array.from({ length: 50 }, (_, i) => `re:q${i}`),
+      );
+      await until(() => p.connectionCount === 0, "both sides closed after the client's FIN");
+    } finally {
+      await p.close();
+      srv.close();
+    }
+  });
+
   it("survives a load balancer that throws (the client is closed) and keeps serving", async () => {
     const backend = await named("a");
     let fail = true;
