@@ -114,7 +114,11 @@ function buildNativeSplice() {
       stdio: ["ignore", "ignore", "pipe"],
     });
     if (r.status === 0) return;
-    console.warn(`build: ${src} did not compile (${cc}): ${String(r.stderr ?? r.error).trim().slice(0, 500)}`);
+    console.warn(
+      `build: ${src} did not compile (${cc}): ${String(r.stderr ?? r.error)
+        .trim()
+        .slice(0, 500)}`,
+    );
   } else console.warn("build: no node_api.h/uv.h found");
   console.warn("build: userspace proxy ships without the native TCP engine (Node's TCP handles are used)");
 }
