@@ -1,8 +1,9 @@
 /**
  * One TCP portal listener: accepts redirected connections, dials a backend chosen by the load balancer and
  * splices the two sockets — on Node's TCP handles directly (rawtcp.ts), because net.Socket's per-connection cost
- * was the limit of the new-connection rate. Falls back to the net.Socket implementation (nettcp.ts) when the
- * handles are not reachable.
+ * was the limit of the new-connection rate. This file is also the specification of the native splice engine
+ * (nativetcp.ts + native/splice.c), which createTcpProxySocket prefers when the addon is built; the net.Socket
+ * implementation (nettcp.ts) is the last fallback, when the handles are not reachable.
  *
  * Dialing follows kube-proxy's tryConnect: up to 4 attempts with timeouts 250 ms, 500 ms, 1 s, 2 s, each to the
  * next endpoint, with affinity ignored after a failed dial. Accepted sockets are not read before a backend is
