@@ -60,19 +60,27 @@ await bundle("src/cli/commands/rules-diff.ts", "dist/podwire-rules-diff.mjs");
 // The CNI plugin executable (bin/podwire-cni links to dist/podwire-cni): a small C client that forwards to the
 // overlay agent's socket, so an exec costs a C program's start, not Node's. Static when the toolchain allows it
 // (no dynamic loader work per exec); without a C compiler, the POSIX sh version (slower: shell + socat).
-function buildCniClient() {
-  const src = "cni/client/podwire-cni.c";
-  const out = "dist/podwire-cni";
+/** False when `src` is missing or `out` is newer than it (and at least `minSize` bytes): nothing to compile. */
+function needsCompile(src, out, minSize = 0) {
   let srcTime;
   try {
     srcTime = statSync(src).mtimeMs;
   } catch {
-    return;
+    return false;
   }
-  mkdirSync("dist", { recursive: true });
   try {
-    if (statSync(out).mtimeMs >= srcTime && statSync(out).size > 4096) return;
+    const o = statSync(out);
+    if (o.mtimeMs >= srcTime && o.size >= minSize) return false;
   } catch {}
+  return true;
+}
+
+function buildCniClient() {
+  const src = "cni/client/podwire-cni.c";
+  const out = "dist/podwire-cni";
+  // A file of 4 KiB or less is the sh fallback copied in by a build without a compiler: try again.
+  if (!needsCompile(src, out, 4097)) return;
+  mkdirSync("dist", { recursive: true });
   const cc = process.env.CC || "cc";
   for (const flags of [["-static"], []]) {
     const r = spawnSync(cc, ["-O2", ...flags, "-o", out, src], { stdio: ["ignore", "ignore", "pipe"] });
@@ -90,15 +98,7 @@ buildCniClient();
 function buildNativeSplice() {
   const src = "proxier/userspace/native/splice.c";
   const out = "dist/proxier/userspace/native/podwire_splice.node";
-  let srcTime;
-  try {
-    srcTime = statSync(src).mtimeMs;
-  } catch {
-    return;
-  }
-  try {
-    if (statSync(out).mtimeMs >= srcTime) return;
-  } catch {}
+  if (!needsCompile(src, out)) return;
   const includes = [join(process.execPath, "../../include/node"), "/usr/include/node", "/usr/local/include/node"];
   const inc = includes.find((d) => {
     try {
