@@ -100,13 +100,9 @@ function sepName(s: string): string {
   );
 }
 
-function hash16(s: string): string {
-  return hashed("", s);
-}
-
 /** The 16-character hash shared by a service port's SVC/SVL/EXT/FW chains. */
 export function portProtoHash(servicePortName: string, protocol: string): string {
-  return hash16(servicePortName + protocol.toLowerCase());
+  return hashed("", servicePortName + protocol.toLowerCase());
 }
 
 export const ChainPrefix = {

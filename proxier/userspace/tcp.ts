@@ -71,9 +71,6 @@ export function createTcpProxySocket(
 
 export type TcpImplementation = "native" | "handles" | "net";
 
-/** Whether the native engine is used when no override says otherwise. */
-export const NATIVE_BY_DEFAULT = true;
-
 /**
  * native (the C splice engine, nativetcp.ts) → handles (Node's TCP handles, this file) → net (net.Socket,
  * nettcp.ts), whichever loads first; `PODWIRE_USERSPACE_TCP=native|handles|net` picks one (a missing one falls
@@ -83,8 +80,7 @@ function chooseImplementation(): TcpImplementation {
   const want = process.env.PODWIRE_USERSPACE_TCP;
   if (!rawTcp) return "net"; // also PODWIRE_USERSPACE_TCP=net (rawtcp.ts yields null then)
   if (want === "handles") return "handles";
-  if (nativeSplice && (want === "native" || NATIVE_BY_DEFAULT)) return "native";
-  return "handles";
+  return nativeSplice ? "native" : "handles";
 }
 
 /** Which implementation createTcpProxySocket uses. */

@@ -59,8 +59,8 @@ function main(): void {
         sockets.set(msg.key, s);
         s.listenOn(handle).then(
           () => {
-            // With Node's handles or the native engine, send the socket back: the primary keeps that (unwatched) descriptor and
-            // stops accepting itself, so this process is the only one woken for new connections.
+            // With Node's handles or the native engine, send the socket back: the primary keeps that (unwatched)
+            // descriptor and stops accepting itself, so this process is the only one woken for new connections.
             if (tcpImplementation !== "net")
               process.send?.({ type: "opened", key: msg.key, handOff: true }, handle as SendHandle);
             else send({ type: "opened", key: msg.key });

@@ -843,25 +843,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setFinDefer(on): forward FINs after one more batch of events (default) or at once (comparisons) */
-static napi_value js_set_fin_defer(napi_env env, napi_callback_info info) {
+/* The boolean argument of a setter (true when absent or not a boolean). */
+static bool bool_arg(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool on = true;
   if (argc == 1) napi_get_value_bool(env, argv[0], &on);
-  engine_of(env)->fin_defer = on;
+  return on;
+}
+
+/* setFinDefer(on): forward FINs after one more batch of events (default) or at once (comparisons) */
+static napi_value js_set_fin_defer(napi_env env, napi_callback_info info) {
+  engine_of(env)->fin_defer = bool_arg(env, info);
   return NULL;
 }
 
 /* setMergeFin(on): the backend's first answer and its FIN in one segment to the client (default) or not */
 static napi_value js_set_merge_fin(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool on = true;
-  if (argc == 1) napi_get_value_bool(env, argv[0], &on);
-  engine_of(env)->merge_fin = on;
+  engine_of(env)->merge_fin = bool_arg(env, info);
   return NULL;
 }
 

@@ -73,7 +73,6 @@ function applyEdits(text: string, edits: [string, number][]): string {
   return lines.join("\n");
 }
 
-/** The diff's result, or the error it stopped with. */
 /** Every chain of the eager table `t` is in the lazy table `lt`, with the same policy, lines and rule keys. */
 function sameChains(lt: Table, t: Table): void {
   for (const c of t.chains.values()) {
@@ -86,6 +85,7 @@ function sameChains(lt: Table, t: Table): void {
   }
 }
 
+/** The diff's result, or the error it stopped with. */
 function outcome(f: () => unknown): unknown {
   try {
     return f();
