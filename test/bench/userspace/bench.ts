@@ -56,21 +56,16 @@ const BASE_TCP = (() => {
   const i = args.indexOf("--base-tcp");
   return i >= 0 ? (args[i + 1] ?? null) : null;
 })();
-/** `--base-env K=V,K=V`: more environment for path "podwire-base" (e.g. PODWIRE_NATIVE_MERGE_FIN=0 for an A/B). */
-const BASE_ENV = (() => {
-  const i = args.indexOf("--base-env");
-  if (i < 0) return {};
-  return Object.fromEntries(
-    (args[i + 1] ?? "")
-      .split(",")
-      .filter((kv) => kv.includes("="))
-      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  );
-})();
 const listOpt = (name: string): string[] | null => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? (args[i + 1] ?? "").split(",").filter(Boolean) : null;
 };
+/** `--base-env K=V,K=V`: more environment for path "podwire-base" (e.g. PODWIRE_NATIVE_MERGE_FIN=0 for an A/B). */
+const BASE_ENV: Record<string, string> = Object.fromEntries(
+  (listOpt("base-env") ?? [])
+    .filter((kv) => kv.includes("="))
+    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
 /** `--paths direct,podwire` runs a subset (the ratios need haproxy); `--loads nc` only new connections. */
 const ONLY_PATHS = listOpt("paths");
 const LOADS = new Set(listOpt("loads") ?? ["bulk", "ka", "nc"]);
@@ -284,7 +279,7 @@ async function main(): Promise<void> {
     const objectsPath = join(dir, "objects.json");
     /** The TCP implementation each podwire path reported (printed once per path). */
     const tcpOf = new Map<string, string>();
-    const startPodwire = async (name: string, workers: number, fixtures = FIXTURES, tcp?: string) => {
+    const startPodwire = async (name: string, workers: number, fixtures = FIXTURES, env = process.env) => {
       proxy = new NsProcess(
         startIn(
           ns,
@@ -294,9 +289,7 @@ async function main(): Promise<void> {
             join(fixtures, "proxy.js"),
             JSON.stringify({ objects: [objectsPath], nodeName: "n1", workers }),
           ],
-          name === "podwire-base"
-            ? { ...process.env, ...(tcp ? { PODWIRE_USERSPACE_TCP: tcp } : {}), ...BASE_ENV }
-            : process.env,
+          env,
         ),
       );
       const line = await proxy.waitLine((l) => l.includes('"synced":1'));
@@ -325,7 +318,8 @@ async function main(): Promise<void> {
       bulk: readonly [string, number];
       workers?: number;
       fixtures?: string;
-      tcp?: string;
+      /** The proxy's environment (podwire-base: with --base-tcp / --base-env). */
+      env?: NodeJS.ProcessEnv;
     };
     const allPaths: Path[] = [
       { name: "direct", http: `http://${NODE_IP}:${HTTP_PORT}/`, bulk: [NODE_IP, IPERF_PORT] },
@@ -340,7 +334,7 @@ async function main(): Promise<void> {
         ...viaPodwire,
         workers: 0,
         fixtures: BASELINE ? join(BASELINE, "test/integration/userspace/fixtures/") : FIXTURES,
-        tcp: BASE_TCP ?? undefined,
+        env: { ...process.env, ...(BASE_TCP ? { PODWIRE_USERSPACE_TCP: BASE_TCP } : {}), ...BASE_ENV },
       });
     const paths = allPaths.filter((p) => !ONLY_PATHS || ONLY_PATHS.includes(p.name));
     type Sample = { bulk: number; ka: WrkResult; nc: WrkResult; load: number };
@@ -353,7 +347,7 @@ async function main(): Promise<void> {
     // time, and the median with its spread over the rounds is reported.
     for (let round = 0; round < ROUNDS; round++) {
       for (const p of paths) {
-        if (p.workers !== undefined) await startPodwire(p.name, p.workers, p.fixtures, p.tcp);
+        if (p.workers !== undefined) await startPodwire(p.name, p.workers, p.fixtures, p.env);
         try {
           const load = load1();
           const bulk = LOADS.has("bulk") ? await iperf(ns, p.bulk[0], p.bulk[1]) : Number.NaN;
