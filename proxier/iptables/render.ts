@@ -221,6 +221,18 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
  * noticed and the render is redone with `pieces` set: the pieces are kept as strings and joined instead.
  * `len` counts characters in both modes.
  */
+/**
+ * Copies a latin1 string into a buffer: Buffer.prototype.latin1Write (there since Node 6, not in @types/node) is
+ * what `buf.write(s, at, n, "latin1")` calls after its argument handling, which costs more than copying one line.
+ */
+const writeLatin1: (b: Buffer, s: string, at: number, n: number) => void =
+  typeof (Buffer.prototype as Partial<Latin1Writer>).latin1Write === "function"
+    ? (b, s, at, n) => (b as Buffer & Latin1Writer).latin1Write(s, at, n)
+    : (b, s, at, n) => b.write(s, at, n, "latin1");
+interface Latin1Writer {
+  latin1Write(s: string, offset: number, length: number): number;
+}
+
 class PieceSink {
   private bytes: Buffer = Buffer.allocUnsafe(1 << 16);
   len = 0;
@@ -233,23 +245,42 @@ class PieceSink {
   }
   /** Appends `s`; returns this, so a line is `sink.put(a).put(b)…`. */
   put(s: string): this {
-    const n = s.length;
-    const at = this.len;
-    this.len = at + n;
-    if (this.pieces !== null) {
-      this.pieces.push(s);
-      return this;
-    }
-    if (at + n > this.bytes.length) this.grow(at + n);
+    const at = this.claim(s);
+    if (at < 0) return this;
     const b = this.bytes;
     let bits = this.bits;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       bits |= c;
       b[at + i] = c;
     }
     this.bits = bits;
     return this;
+  }
+  /**
+   * Appends `s` with one native copy (a whole line: memcpy speed instead of a JavaScript loop per character), for
+   * text the caller knows fits in a byte per character: a character above 255 would be cut to its low byte, not
+   * noticed. renderServicePort checks what such lines are made of from the input (see `unlessLatin1`).
+   */
+  putLatin1(s: string): this {
+    const at = this.claim(s);
+    if (at >= 0) writeLatin1(this.bytes, s, at, s.length);
+    return this;
+  }
+  /** Room for `s` in the bytes: where it goes, or -1 when pieces are kept (then `s` is kept as one). */
+  private claim(s: string): number {
+    const at = this.len;
+    this.len = at + s.length;
+    if (this.pieces !== null) {
+      this.pieces.push(s);
+      return -1;
+    }
+    if (this.len > this.bytes.length) this.grow(this.len);
+    return at;
+  }
+  /** Marks the text as needing more than a byte per character: the render is redone as pieces. */
+  notLatin1(): void {
+    this.bits |= 256;
   }
   private grow(need: number): void {
     let size = this.bytes.length * 2;
@@ -330,6 +361,24 @@ class TableFragment {
     this.lineChain.push(this.touch(chain));
     this.ruleCount++;
     return this.sink;
+  }
+  /** Marks the sink's text as needing more than a byte per character when `s` has such a character. */
+  unlessLatin1(s: string): void {
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) > 255) {
+        this.sink.notLatin1();
+        return;
+      }
+    }
+  }
+  /** Marks it so when an endpoint's port is not a number (its `ip:port` text then comes from the input as is). */
+  unlessNumericPorts(endpoints: EndpointInfo[]): void {
+    for (const ep of endpoints) {
+      if (typeof ep.port !== "number") {
+        this.sink.notLatin1();
+        return;
+      }
+    }
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
@@ -508,6 +557,15 @@ class TableWriter {
 }
 
 /**
+ * The last render's TableWriters, kept until the next render (its result holds them anyway while a caller keeps it).
+ * When every writer died at a full GC, so did their hidden classes (V8 holds the transitions to them weakly), and the
+ * optimised renderServicePort, which embeds those maps, was thrown away ("weak objects" in --trace-deopt) and ran
+ * unoptimised for part of the next render: ~15–20 % of a 1k render's median in an A/B of the two builds. One idle
+ * writer kept for its map did not stop it; the last render's writers do.
+ */
+const lastRender: { writers: readonly TableWriter[] } = { writers: [] };
+
+/**
  * `parts.join("")`, in runs of 1,024 pieces joined again (only for text with characters above 255): V8's join of
  * one ~150k-piece array took ~1.4× as long (1k render: 11–12 ms against 8–9 ms, same parts, interleaved, load 2.5).
  */
@@ -642,6 +700,7 @@ function renderWith(input: ProxierInput, opts: RenderOptions, asPieces: boolean)
     largeClusterMode ? 1 : 0,
   ].join("|");
 
+  lastRender.writers = [filter, nat];
   const used: [ServicePortInfo, Fragment][] = [];
   for (let i = 0; i < svcPorts.length; i++) {
     const sp = svcPorts[i]!;
@@ -848,6 +907,12 @@ function renderServicePort(
     }
   }
   const mp = `-m ${p} -p ${p}`;
+  // The per-endpoint lines are copied into the byte sink natively (putLatin1), without put's per-character check.
+  // Their parts from the input are checked here once: the port's name and protocol, the endpoints' ports (chain
+  // names, canonical IPs and numbers are ASCII by construction).
+  nat.unlessLatin1(S);
+  nat.unlessLatin1(p);
+  nat.unlessNumericPorts(allEndpoints);
 
   // ClusterIP capture.
   const clusterMatch = `-m comment --comment "${S} cluster IP" ${mp} -d ${sp.clusterIP} --dport ${port}`;
@@ -987,8 +1052,9 @@ function renderServicePort(
     writeServiceToEndpointRules(nat, sp, localPolicyChain, localEndpoints, g.largeClusterMode);
   }
 
-  // Per endpoint: `-A SEP [comment ]-s IP -j KUBE-MARK-MASQ` and `-A SEP [comment ][recent ]MP -j DNAT --to-destination EP`,
-  // written as few pieces as possible: what is the same for every endpoint of the port is joined once.
+  // Per endpoint: `-A SEP [comment ]-s IP -j KUBE-MARK-MASQ` and `-A SEP [comment ][recent ]MP -j DNAT --to-destination EP`.
+  // What is the same for every endpoint of the port is joined once; without affinity (the bulk of a big payload)
+  // both lines are one string, copied natively.
   const sepComment = g.largeClusterMode ? "" : `-m comment --comment ${S} `;
   const masqMid = flat(" ", sepComment, "-s ");
   if (!sp.sessionAffinityClientIP) {
@@ -997,18 +1063,7 @@ function renderServicePort(
       const c = ep.chain;
       nat.own(c);
       nat.mark(c);
-      // The masquerade line's end and the DNAT line's start share a piece.
-      nat
-        .mark(c)
-        .put("-A ")
-        .put(c)
-        .put(masqMid)
-        .put(ep.ip)
-        .put(" -j KUBE-MARK-MASQ\n-A ")
-        .put(c)
-        .put(dnatMid)
-        .put(ep.endpoint)
-        .put("\n");
+      nat.mark(c).putLatin1(`-A ${c}${masqMid}${ep.ip} -j KUBE-MARK-MASQ\n-A ${c}${dnatMid}${ep.endpoint}\n`);
     }
   } else {
     const recentMid = flat(" ", sepComment, "-m recent --name ");
@@ -1052,20 +1107,14 @@ function writeServiceToEndpointRules(
   }
   const statMid = largeClusterMode ? STAT_MID[0] : STAT_MID[1];
   const lastMid = largeClusterMode ? LAST_MID[0] : LAST_MID[1];
-  // Each line's "\n" and the next line's head share a piece.
-  const nlHead = flat("\n", head);
+  // One string per line, copied natively (checked in renderServicePort).
   const n = endpoints.length;
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     const out = nat.mark(chain);
-    out.put(i === 0 ? head : nlHead);
-    if (!largeClusterMode) out.put(ep.endpoint);
-    if (i < n - 1)
-      out
-        .put(statMid)
-        .put(probabilityJump(n - i))
-        .put(ep.chain);
-    else out.put(lastMid).put(ep.chain).put("\n");
+    const e = largeClusterMode ? "" : ep.endpoint;
+    if (i < n - 1) out.putLatin1(`${head}${e}${statMid}${probabilityJump(n - i)}${ep.chain}\n`);
+    else out.putLatin1(`${head}${e}${lastMid}${ep.chain}\n`);
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * Chain-name hashing (one-shot crypto.hash read as latin1, base32 codes written straight into the name). These
- * properties pin every entry point against a reference written the plain way (createHash over the concatenated
- * UTF-8 string, RFC 4648 base32 of the digest, first 16 characters), on ASCII, latin1 and wider characters and
- * lengths across SHA-256's one-block padding boundary (55/56 bytes).
+ * Chain-name hashing: the native engine (native/chainhash.c, when built) and the JavaScript one (one-shot
+ * crypto.hash read as latin1, base32 codes written straight into the name). These properties pin every entry point
+ * and each engine against a reference written the plain way (createHash over the concatenated UTF-8 string, RFC 4648
+ * base32 of the digest, first 16 characters), on ASCII, latin1 and wider characters and lengths across SHA-256's
+ * one-block padding boundary (55/56 bytes) and the native engine's 512-byte stack buffer.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -10,6 +11,8 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   base32,
+  chainHashEngine,
+  chainHashEngines,
   endpointChainName,
   endpointChainNameWithPrefix,
   portChainNames,
@@ -63,6 +66,26 @@ describe("chain-name hashing", () => {
       }),
       { numRuns: runs(20_000, 3_000) },
     );
+  });
+
+  it("each engine = the reference, also past 512 UTF-8 bytes and with characters cut at that edge", () => {
+    // CI builds the native engine (gcc and Node's headers are installed); without it only crypto is compared.
+    if (process.env.CI) assert.equal(chainHashEngine, "native");
+    const long = fc.oneof(
+      text,
+      fc.string({ minLength: 480, maxLength: 1200 }),
+      fc
+        .tuple(fc.integer({ min: 500, max: 515 }), fc.constantFrom("é", "\u0800", "\u{1F600}"))
+        .map(([n, c]) => "a".repeat(n) + c.repeat(3)),
+    );
+    for (const [name, h16] of Object.entries(chainHashEngines)) {
+      fc.assert(
+        fc.property(fc.constantFrom("", "KUBE-SEP-", "KUBE-SVC-"), long, long, (prefix, a, b) => {
+          assert.equal(h16(prefix, a, b), prefix + ref(a + b), name);
+        }),
+        { numRuns: runs(5_000, 1_000) },
+      );
+    }
   });
 
   it("kube-proxy's own examples", () => {

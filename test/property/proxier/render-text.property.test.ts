@@ -1,8 +1,8 @@
 /**
  * The renderer writes rule text into reused byte buffers (latin1, one byte per character) and falls back to
  * joined string pieces when a character does not fit in a byte. These properties pin the text that path produces:
- * on random clusters (every service type and policy, render options at random, names with latin1 and wider
- * characters), the byte-buffer text equals the pieces text, each table's text agrees with the per-chain rule lists,
+ * on random clusters (every service type and policy, render options at random, service and port names with
+ * latin1 and wider characters, endpoint ports that are strings with such characters), the byte-buffer text equals the pieces text, each table's text agrees with the per-chain rule lists,
  * and renders that reuse earlier renders' fragments (some objects replaced, results read in any order, also after
  * later renders) give the same text and rules as a cold render of the same objects, also after a render that threw
  * part-way.
@@ -32,17 +32,35 @@ const optsArb: fc.Arbitrary<RenderOptions> = fc.record({
 /** Suffixes for one Service's name: none, latin1 (fits a byte), and wider characters (the pieces path). */
 const SUFFIXES = ["", "", "-caf\u00e9", "-\u0101", "-\u4e2d"];
 
-/** The cluster with service `i`'s name (and its slice's service-name label) suffixed. */
-function renamed(c: Cluster, i: number, suffix: string): Cluster {
+/** Where a suffix goes: the Service's name, its first port's name, or its slices' port number (made a string). */
+type Where = "name" | "portName" | "endpointPort";
+
+/**
+ * The cluster with service `i`'s name (and its slice's service-name label), its first port's name (and the slice
+ * ports of that name), or its slices' port numbers suffixed. A port number that is a string with wider characters
+ * is what a hand-written objects file may hold; it reaches the per-endpoint lines the renderer copies natively.
+ */
+function renamed(c: Cluster, i: number, suffix: string, where: Where = "name"): Cluster {
   const out = structuredClone(c);
   const svc = out.services[i % Math.max(1, out.services.length)];
   if (!svc || suffix === "") return out;
-  const old = svc.metadata.name;
-  svc.metadata.name = `${old}${suffix}`;
-  for (const s of out.endpointSlices) {
-    const labels = s.metadata.labels;
-    if (labels && s.metadata.namespace === svc.metadata.namespace && labels["kubernetes.io/service-name"] === old)
-      labels["kubernetes.io/service-name"] = svc.metadata.name;
+  const name = svc.metadata.name;
+  const slices = out.endpointSlices.filter(
+    (s) =>
+      s.metadata.namespace === svc.metadata.namespace && s.metadata.labels?.["kubernetes.io/service-name"] === name,
+  );
+  if (where === "name") {
+    svc.metadata.name = `${name}${suffix}`;
+    for (const s of slices) s.metadata.labels!["kubernetes.io/service-name"] = svc.metadata.name;
+  } else if (where === "portName") {
+    const port = svc.spec?.ports?.[0];
+    if (!port) return out;
+    const old = port.name ?? "";
+    port.name = `${old}${suffix}`;
+    for (const s of slices) for (const p of s.ports ?? []) if ((p.name ?? "") === old) p.name = port.name;
+  } else {
+    for (const s of slices)
+      for (const p of s.ports ?? []) if (p.port) p.port = `${p.port}${suffix}` as unknown as number;
   }
   return out;
 }
@@ -106,6 +124,7 @@ const clusters = clusterArb({
   loadBalancerIPs: ["198.51.100.1", "198.51.100.2"],
   sourceRanges: ["192.168.0.0/16", "10.0.0.0/8"],
 });
+const whereArb = fc.constantFrom<Where>("name", "name", "portName", "endpointPort");
 const orderArb = fc.shuffledSubarray(["payload", "rules", "meta"] as const, { minLength: 3, maxLength: 3 });
 
 describe("render text (byte buffers, pieces fallback, reused fragments)", () => {
@@ -113,15 +132,22 @@ describe("render text (byte buffers, pieces fallback, reused fragments)", () => 
     let wide = 0;
     let latin1 = 0;
     fc.assert(
-      fc.property(clusters, optsArb, fc.nat(10), fc.constantFrom(...SUFFIXES), (c0, opts, i, suffix) => {
-        const c = renamed(c0, i, suffix);
-        const bytes = render(structuredClone(c), opts);
-        const pieces = renderAsPieces(structuredClone(c), opts);
-        assert.deepEqual(view(bytes, ["payload", "rules", "meta"]), view(pieces, ["payload", "rules", "meta"]));
-        assertTextMatchesLists(bytes);
-        if (/[^\u0000-\u00ff]/.test(bytes.payload)) wide++;
-        else if (/[\u0080-\u00ff]/.test(bytes.payload)) latin1++;
-      }),
+      fc.property(
+        clusters,
+        optsArb,
+        fc.nat(10),
+        fc.constantFrom(...SUFFIXES),
+        whereArb,
+        (c0, opts, i, suffix, where) => {
+          const c = renamed(c0, i, suffix, where);
+          const bytes = render(structuredClone(c), opts);
+          const pieces = renderAsPieces(structuredClone(c), opts);
+          assert.deepEqual(view(bytes, ["payload", "rules", "meta"]), view(pieces, ["payload", "rules", "meta"]));
+          assertTextMatchesLists(bytes);
+          if (/[^\u0000-\u00ff]/.test(bytes.payload)) wide++;
+          else if (/[\u0080-\u00ff]/.test(bytes.payload)) latin1++;
+        },
+      ),
       { numRuns: runs(500, 120) },
     );
     // Both kinds of non-ASCII text were rendered (else the fallback went untested).
