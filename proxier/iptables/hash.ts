@@ -69,7 +69,7 @@ function hashed(prefix: string, s: string): string {
 }
 
 /** KUBE-SEP-<hash>: the hot path (one per endpoint), fixed arity. */
-function sepName(s: string): string {
+function cryptoSepName(s: string): string {
   const b = sepBuf;
   hashCodes(s, b, 9);
   return String.fromCharCode(
@@ -101,36 +101,41 @@ function sepName(s: string): string {
   );
 }
 
-/** `prefix` + the 16-character hash of a + b, by the chosen engine. */
-type Hash16 = (prefix: string, a: string, b: string) => string;
+/** Names chains: `prefix` + the 16-character hash of a + b; `sepName` is hash16 with prefix KUBE-SEP-. */
+interface ChainHashEngine {
+  hash16(prefix: string, a: string, b: string): string;
+  sepName(a: string, b: string): string;
+}
 
 /** The JavaScript engine: crypto.hash of the concatenation. */
-function cryptoHash16(prefix: string, a: string, b: string): string {
-  return prefix === ChainPrefix.endpoint ? sepName(a + b) : hashed(prefix, a + b);
-}
+const cryptoEngine: ChainHashEngine = {
+  hash16: (prefix, a, b) => (prefix === ChainPrefix.endpoint ? cryptoSepName(a + b) : hashed(prefix, a + b)),
+  sepName: (a, b) => cryptoSepName(a + b),
+};
 
 /**
  * The native engine (native/chainhash.c, built by `npm run build` when a C compiler and Node's headers are there):
  * the whole name in one call, ~3× faster per name than crypto.hash (a 1k-service render hashes ~11k names).
  * `PODWIRE_CHAINHASH=crypto` picks the JavaScript engine (for comparisons); the names are the same.
  */
-function loadNative(): Hash16 | null {
+function loadNative(): ChainHashEngine | null {
   if (process.env.PODWIRE_CHAINHASH === "crypto") return null;
   try {
-    const m = createRequire(import.meta.url)("./native/podwire_chainhash.node") as { hash16?: Hash16 };
-    return typeof m.hash16 === "function" ? m.hash16 : null;
+    const m = createRequire(import.meta.url)("./native/podwire_chainhash.node") as Partial<ChainHashEngine>;
+    if (typeof m.hash16 !== "function" || typeof m.sepName !== "function") return null;
+    return { hash16: m.hash16, sepName: m.sepName };
   } catch {
     return null; // not built here (no C compiler), or loaded from a bundle elsewhere in dist/
   }
 }
-const nativeHash16 = loadNative();
-const hash16: Hash16 = nativeHash16 ?? cryptoHash16;
+const nativeEngine = loadNative();
+const { hash16, sepName } = nativeEngine ?? cryptoEngine;
 
 /** Which engine names chains in this process; every engine here, for tests that compare them. */
-export const chainHashEngine: "native" | "crypto" = nativeHash16 ? "native" : "crypto";
-export const chainHashEngines: Readonly<Record<string, Hash16>> = nativeHash16
-  ? { native: nativeHash16, crypto: cryptoHash16 }
-  : { crypto: cryptoHash16 };
+export const chainHashEngine: "native" | "crypto" = nativeEngine ? "native" : "crypto";
+export const chainHashEngines: Readonly<Record<string, ChainHashEngine>> = nativeEngine
+  ? { native: nativeEngine, crypto: cryptoEngine }
+  : { crypto: cryptoEngine };
 
 /** The 16-character hash shared by a service port's SVC/SVL/EXT/FW chains. */
 export function portProtoHash(servicePortName: string, protocol: string): string {
@@ -167,12 +172,12 @@ export function firewallChainName(servicePortName: string, protocol: string): st
 
 /** KUBE-SEP-<hash>: one endpoint of a service port (endpoint = `ip:port`, `[ip6]:port`). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return hash16(ChainPrefix.endpoint, servicePortName + protocol.toLowerCase(), endpoint);
+  return sepName(servicePortName + protocol.toLowerCase(), endpoint);
 }
 
 /** endpointChainName with `servicePortName + lower-case protocol` given (computed once per slice port). */
 export function endpointChainNameWithPrefix(portProto: string, endpoint: string): string {
-  return hash16(ChainPrefix.endpoint, portProto, endpoint);
+  return sepName(portProto, endpoint);
 }
 
 /** The SVC/SVL/EXT/FW chain names of one service port (one hash, flat strings). */

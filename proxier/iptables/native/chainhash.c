@@ -39,24 +39,12 @@ static napi_status update_utf8(napi_env env, napi_value v, SHA256_CTX *ctx) {
   return s;
 }
 
-static napi_value hash16(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
-    napi_throw_type_error(env, NULL, "hash16(prefix, a, b): three strings");
-    return NULL;
-  }
-  /* The prefix is a chain kind (KUBE-SEP-, …): short, latin1. */
-  char out[64];
-  size_t p = 0;
-  if (napi_get_value_string_latin1(env, argv[0], out, 40, &p) != napi_ok || p >= 39) {
-    napi_throw_type_error(env, NULL, "hash16: prefix must be a string of at most 38 characters");
-    return NULL;
-  }
+/* Writes the name into out after its p-character prefix; returns the JS string, or NULL with an exception. */
+static napi_value finish(napi_env env, napi_value a, napi_value b, char *out, size_t p) {
   SHA256_CTX ctx;
   SHA256_Init(&ctx);
-  if (update_utf8(env, argv[1], &ctx) != napi_ok || update_utf8(env, argv[2], &ctx) != napi_ok) {
-    napi_throw_type_error(env, NULL, "hash16: a and b must be strings");
+  if (update_utf8(env, a, &ctx) != napi_ok || update_utf8(env, b, &ctx) != napi_ok) {
+    napi_throw_type_error(env, NULL, "chain-name hash: a and b must be strings");
     return NULL;
   }
   unsigned char d[SHA256_DIGEST_LENGTH];
@@ -72,9 +60,40 @@ static napi_value hash16(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* hash16(prefix, a, b): any prefix (a chain kind: short, latin1). */
+static napi_value hash16(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
+    napi_throw_type_error(env, NULL, "hash16(prefix, a, b): three strings");
+    return NULL;
+  }
+  char out[64];
+  size_t p = 0;
+  if (napi_get_value_string_latin1(env, argv[0], out, 40, &p) != napi_ok || p >= 39) {
+    napi_throw_type_error(env, NULL, "hash16: prefix must be a string of at most 38 characters");
+    return NULL;
+  }
+  return finish(env, argv[1], argv[2], out, p);
+}
+
+/* sepName(a, b) = hash16("KUBE-SEP-", a, b): one per endpoint, the hot call, without reading a prefix. */
+static napi_value sep_name(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
+    napi_throw_type_error(env, NULL, "sepName(a, b): two strings");
+    return NULL;
+  }
+  char out[64] = "KUBE-SEP-";
+  return finish(env, argv[0], argv[1], out, 9);
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   if (napi_create_function(env, "hash16", NAPI_AUTO_LENGTH, hash16, NULL, &f) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "hash16", f) != napi_ok) return NULL;
+  if (napi_create_function(env, "sepName", NAPI_AUTO_LENGTH, sep_name, NULL, &f) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "sepName", f) != napi_ok) return NULL;
   return exports;
 }

@@ -6,7 +6,8 @@
  * text kube-proxy writes for the same cluster (byte-identical after its canonical sort), so they are the peer's cost.
  * When the nft restore does not finish within --nft-timeout, the same restore is measured at n/16 and n/8
  * services and the growth exponent and an extrapolated time for n are printed (marked as such).
- * Every figure comes with the load average at the time (the machine may be shared).
+ * Every figure comes with the load average at the time (the machine may be shared). The legacy restore runs once per
+ * counted render round, right after it, so the ratios also come round by round under the same conditions.
  *
  * Render is printed two ways (docs/proxier.md, "What the render ratio measures"): objects → payload in one go, and
  * as the daemon does it — the change tracker builds each object's model on its informer event (ingest), the sync
@@ -21,6 +22,7 @@ import { runInNewContext } from "node:vm";
 import { cpus, hostname, loadavg } from "node:os";
 import { IptablesRunner } from "../../../src/netlinux/iptables.js";
 import { addNetns, delNetns, runIn } from "../../../src/netlinux/netns.js";
+import { chainHashEngine } from "../../../proxier/iptables/hash.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
 import { render } from "../../../proxier/iptables/render.js";
 import { ChangeTracker } from "../../../proxier/iptables/tracker.js";
@@ -104,8 +106,9 @@ async function bench(n: number) {
   // the render, while every GC the render itself causes is.
   // Warm render: the same objects again (what a sync pays when little changed).
   const warmUp = n >= 10_000 ? 2 : 10;
-  const counted = n >= 10_000 ? 3 : 7;
+  const counted = n >= 10_000 ? 3 : 9;
   const renderRuns: number[] = [];
+  const legacyRuns: Restore[] = [];
   const renderCpu: number[] = [];
   const startRuns: number[] = [];
   const split: { svc: number; slices: number; sync: number; cpu: number }[] = [];
@@ -154,6 +157,11 @@ async function bench(n: number) {
       onEvents();
       oneGo();
     }
+    // The peer right after, into an empty namespace: each counted round pairs the renders with a restore made under
+    // the same conditions (this machine's speed drifts by up to 2× over minutes; the render, allocation-heavy,
+    // drifts more than the restore).
+    if (measured)
+      legacyRuns.push(await withNs("leg", (ns) => timedRestore(ns, "iptables-legacy-restore", payload, 600)));
   }
   const renderMs = Math.min(...renderRuns);
   const syncMs = Math.min(...split.map((r) => r.sync));
@@ -183,17 +191,14 @@ async function bench(n: number) {
     `as the daemon does it: ingest on informer events ${secs(ingestMs)} (services ${secs(Math.min(...split.map((r) => r.svc)))}, slices ${secs(Math.min(...split.map((r) => r.slices)))}), then the sync's render (model → payload) ${secs(syncMs)} best, ${secs(med.syncMs)} median (process cpu ${secs(Math.min(...split.map((r) => r.cpu)))}); ${split.length} rounds; ${load()}`,
   );
 
-  // The floor varies run to run as much as the render (0.36–0.48 s at 1k on the idle development VM): three runs, each
-  // into an empty namespace; best and median, compared with the render's best and median.
-  const legacyRuns: Restore[] = [];
-  for (let k = 0; k < 3; k++)
-    legacyRuns.push(await withNs("leg", (ns) => timedRestore(ns, "iptables-legacy-restore", payload, 600)));
+  // The floor varies run to run as much as the render (0.29–0.50 s at 1k on the idle development VM): one restore
+  // per counted round (above); best and median, compared with the render's best and median, and round by round.
   const legacyMsRuns = legacyRuns.map((r) => r.ms!);
   const legacyMs = Math.min(...legacyMsRuns);
   const legacyMed = median(legacyMsRuns);
   const legacy = legacyRuns[legacyMsRuns.indexOf(legacyMs)]!;
   console.log(
-    `iptables-legacy-restore of the full payload (empty namespace): ${restoreText(legacy, 600)} best of 3 (${legacyMsRuns.map((x) => (x / 1000).toFixed(3)).join(" ")} s)`,
+    `iptables-legacy-restore of the full payload (empty namespace): ${restoreText(legacy, 600)} best of ${legacyRuns.length}, one per counted round (${legacyMsRuns.map((x) => (x / 1000).toFixed(3)).join(" ")} s)`,
   );
   const nft = await withNs("nft", (ns) => timedRestore(ns, "iptables-nft-restore", payload, nftTimeoutS));
   const nftMs = nft.ms;
@@ -264,6 +269,11 @@ async function bench(n: number) {
     `  sync render + slice ingest / legacy = ${r(kubeLikeMs)}, median ${rm(med.kubeLikeMs)}  (kube-proxy's accounting: SEP hashes in its sync)`,
   );
   console.log(`  render in one go / legacy restore  = ${r(renderMs)}, median ${rm(med.renderMs)}  (objects → payload)`);
+  // Round by round: each round's one-go render ÷ the restore run right after it.
+  const paired = renderRuns.map((x, k) => x / legacyMsRuns[k]!);
+  console.log(
+    `  … round by round (render ÷ the restore after it) = median ${median(paired).toFixed(4)}, worst ${Math.max(...paired).toFixed(4)}  (${paired.map((x) => x.toFixed(3)).join(" ")})`,
+  );
   if (nftMs) console.log(`  render in one go / nft restore     = ${ratio(renderMs, nftMs)}`);
   console.log(`  partial lines / full lines         = ${ratio(partial.lines, fullLines)}  (target < 0.01)`);
   console.log(`  partial sync wall / restore floor  = ${ratio(partial.wall, partial.floor)}`);
@@ -271,7 +281,7 @@ async function bench(n: number) {
 }
 
 console.log(
-  `proxier-scale on ${hostname()} (${cpus().length}× ${cpus()[0]?.model ?? "cpu"}), node ${process.version}, ${new Date().toISOString()}`,
+  `proxier-scale on ${hostname()} (${cpus().length}× ${cpus()[0]?.model ?? "cpu"}), node ${process.version}, ${new Date().toISOString()}; chain-name hash: ${chainHashEngine}`,
 );
 console.log(
   (await runIn(null, "iptables-legacy", ["--version"])).stdout.trim(),
