@@ -215,13 +215,6 @@ function listsOf(f: FrozenTable): (readonly string[])[] {
 }
 
 /**
- * Where a render writes one table's text: character codes straight into a byte buffer reused by every render
- * (grown by doubling, never shrunk), read back as one latin1 string at the end. Rule text is ASCII in practice
- * (names, IPs, numbers); `bits` collects every code written, so a character above 255 (a non-latin1 name) is
- * noticed and the render is redone with `pieces` set: the pieces are kept as strings and joined instead.
- * `len` counts characters in both modes.
- */
-/**
  * Copies a latin1 string into a buffer: Buffer.prototype.latin1Write (there since Node 6, not in @types/node) is
  * what `buf.write(s, at, n, "latin1")` calls after its argument handling, which costs more than copying one line.
  */
@@ -233,6 +226,14 @@ interface Latin1Writer {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
+/**
+ * Where a render writes one table's text: character codes straight into a byte buffer reused by every render
+ * (grown by doubling, never shrunk), read back as one latin1 string at the end. Rule text is ASCII in practice
+ * (names, IPs, numbers); `bits` collects every code written, so a character above 255 (a non-latin1 name) is
+ * noticed and the render is redone with `pieces` set: the pieces are kept as strings and joined instead.
+ * `putLatin1` copies a whole line natively without that check; its callers check the line's parts instead.
+ * `len` counts characters in both modes.
+ */
 class PieceSink {
   private bytes: Buffer = Buffer.allocUnsafe(1 << 16);
   len = 0;
