@@ -120,13 +120,18 @@ const cryptoEngine: ChainHashEngine = {
  */
 function loadNative(): ChainHashEngine | null {
   if (process.env.PODWIRE_CHAINHASH === "crypto") return null;
-  try {
-    const m = createRequire(import.meta.url)("./native/podwire_chainhash.node") as Partial<ChainHashEngine>;
-    if (typeof m.hash16 !== "function" || typeof m.sepName !== "function") return null;
-    return { hash16: m.hash16, sepName: m.sepName };
-  } catch {
-    return null; // not built here (no C compiler), or loaded from a bundle elsewhere in dist/
+  const require = createRequire(import.meta.url);
+  // Beside this module in dist/proxier/iptables/, or from a bundle at the top of dist/ (podwire-rules-diff.mjs).
+  for (const path of ["./native/podwire_chainhash.node", "./proxier/iptables/native/podwire_chainhash.node"]) {
+    try {
+      const m = require(path) as Partial<ChainHashEngine>;
+      if (typeof m.hash16 === "function" && typeof m.sepName === "function")
+        return { hash16: m.hash16, sepName: m.sepName };
+    } catch {
+      // not there (not built: no C compiler at build time), or not loadable here
+    }
   }
+  return null;
 }
 const nativeEngine = loadNative();
 const { hash16, sepName } = nativeEngine ?? cryptoEngine;
