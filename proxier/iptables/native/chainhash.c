@@ -13,6 +13,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <node_api.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -60,14 +61,18 @@ static napi_value finish(napi_env env, napi_value a, napi_value b, char *out, si
   return r;
 }
 
+/* Reads exactly n arguments into argv; false (with a TypeError thrown) otherwise. */
+static bool get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == n) return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
 /* hash16(prefix, a, b): any prefix (a chain kind: short, latin1). */
 static napi_value hash16(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
-    napi_throw_type_error(env, NULL, "hash16(prefix, a, b): three strings");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, argv, "hash16(prefix, a, b): three strings")) return NULL;
   char out[64];
   size_t p = 0;
   if (napi_get_value_string_latin1(env, argv[0], out, 40, &p) != napi_ok || p >= 39) {
@@ -79,12 +84,8 @@ static napi_value hash16(napi_env env, napi_callback_info info) {
 
 /* sepName(a, b) = hash16("KUBE-SEP-", a, b): one per endpoint, the hot call, without reading a prefix. */
 static napi_value sep_name(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
-    napi_throw_type_error(env, NULL, "sepName(a, b): two strings");
-    return NULL;
-  }
+  if (!get_args(env, info, 2, argv, "sepName(a, b): two strings")) return NULL;
   char out[64] = "KUBE-SEP-";
   return finish(env, argv[0], argv[1], out, 9);
 }
