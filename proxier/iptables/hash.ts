@@ -109,7 +109,7 @@ interface ChainHashEngine {
 
 /** The JavaScript engine: crypto.hash of the concatenation. */
 const cryptoEngine: ChainHashEngine = {
-  hash16: (prefix, a, b) => (prefix === ChainPrefix.endpoint ? cryptoSepName(a + b) : hashed(prefix, a + b)),
+  hash16: (prefix, a, b) => hashed(prefix, a + b),
   sepName: (a, b) => cryptoSepName(a + b),
 };
 
