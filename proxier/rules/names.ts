@@ -33,6 +33,8 @@ const PROTOS = ["tcp", "udp", "sctp"];
 /** Chains whose rules jump to per-service chains and carry the service's name in their comments. */
 export const SHARED_CHAINS = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"];
 const SHARED = SHARED_CHAINS;
+/** See ChainNamer.searchMore. */
+const SEARCHES_BEFORE_INDEX = 32;
 
 export function chainKind(chain: string): ServiceChainKind | null {
   const m = KIND_RE.exec(chain);
@@ -85,8 +87,15 @@ export class ChainNamer {
   private sepParents = new Map<string, string>();
   private parentsScanned = false;
   private sharedServices: Set<string>[] | null = null;
+  /** Text searches so far (jumpsTo, isNamedIn): past SEARCHES_BEFORE_INDEX, one pass indexes every line instead. */
+  private searches = 0;
+  private jumpIndex: Map<string, string[]> | null = null;
 
-  constructor(readonly dumps: Dump[]) {}
+  /** `searchesBeforeIndex`: see searchMore (tests pass 0 and Infinity to compare both ways). */
+  constructor(
+    readonly dumps: Dump[],
+    private readonly searchesBeforeIndex = SEARCHES_BEFORE_INDEX,
+  ) {}
 
   private natChain(name: string): Chain | undefined {
     for (const d of this.dumps) {
@@ -117,6 +126,12 @@ export class ChainNamer {
   private jumpsTo(hash: string): string[] {
     let list = this.sharedJumps.get(hash);
     if (list) return list;
+    if (!this.jumpIndex && this.searchMore()) this.jumpIndex = this.indexJumps();
+    if (this.jumpIndex) {
+      list = this.jumpIndex.get(hash) ?? [];
+      this.sharedJumps.set(hash, list);
+      return list;
+    }
     list = [];
     for (const texts of this.shared())
       for (const text of texts)
@@ -126,6 +141,31 @@ export class ChainNamer {
         }
     this.sharedJumps.set(hash, list);
     return list;
+  }
+
+  /**
+   * True while searching the text is still the cheaper way. Each search scans the shared chains (a 10k-service
+   * KUBE-SERVICES is ~1.5 MB), so a diff where thousands of services changed spent ~9 of its ~15 s in searches;
+   * one pass over every line costs about as much as a few dozen searches.
+   */
+  private searchMore(): boolean {
+    return ++this.searches > this.searchesBeforeIndex;
+  }
+
+  /** jumpsTo for every hash at once: one pass over the shared chains' lines, same order. */
+  private indexJumps(): Map<string, string[]> {
+    const index = new Map<string, string[]>();
+    for (const texts of this.shared())
+      for (const text of texts)
+        for (const line of text.split("\n")) {
+          const m = JUMP_RE.exec(line);
+          if (!m) continue;
+          const hash = m[1]!.slice(m[1]!.lastIndexOf("-") + 1);
+          const list = index.get(hash);
+          if (list) list.push(commentOfLine(line));
+          else index.set(hash, [commentOfLine(line)]);
+        }
+    return index;
   }
 
   /** Services named in the shared chains' comments of dump `i` (to tell added/removed services apart). */
@@ -144,7 +184,7 @@ export class ChainNamer {
 
   /** `servicesNamedIn(i).has(service)`, by searching the text for the name instead of collecting every name. */
   isNamedIn(i: number, service: string): boolean {
-    if (this.sharedServices) return this.sharedServices[i]?.has(service) ?? false;
+    if (this.sharedServices || this.searchMore()) return this.servicesNamedIn(i).has(service);
     for (const text of this.shared()[i] ?? [])
       for (const line of linesContaining(text, service))
         if (commentOfLine(line).match(SERVICE_NAME_G)?.includes(service)) return true;

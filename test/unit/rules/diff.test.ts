@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { diffDumps, formatDiff } from "../../../proxier/rules/diff.js";
-import { resolveChainNames } from "../../../proxier/rules/names.js";
+import { render } from "../../../proxier/iptables/render.js";
+import type { EndpointSlice, Service } from "../../../src/api/index.js";
+import { ChainNamer, chainKind, resolveChainNames } from "../../../proxier/rules/names.js";
 import { parseRules } from "../../../proxier/rules/parse.js";
 import { KERNEL_SAVE_LEGACY } from "./kernel-dumps.js";
 import { KUBE_PROXY_OVERALL } from "./kube-proxy-fixtures.js";
@@ -24,6 +26,44 @@ function stripEndpointComments(text: string): string {
       /^-A KUBE-SEP-/.test(l) || / -> \d/.test(l) ? l.replace(/ -m comment --comment ("[^"]*"|\S+)/, "") : l,
     )
     .join("\n");
+}
+
+/**
+ * A payload of `n` services × `eps` endpoints; `skip(i)` leaves service i out, `first(i)` its first endpoint;
+ * `large`: large-cluster mode and no cluster CIDR (no comments on endpoint rules, no masquerade rule in a SVC chain:
+ * it is named only from the jumps to it).
+ */
+function payload(
+  n: number,
+  eps: number,
+  skip: (i: number) => boolean,
+  first: (i: number) => number,
+  large = false,
+): string {
+  const services: Service[] = [];
+  const endpointSlices: EndpointSlice[] = [];
+  for (let i = 0; i < n; i++) {
+    if (skip(i)) continue;
+    const meta = { namespace: `ns${i % 7}`, name: `svc${i}` };
+    services.push({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: meta,
+      spec: { clusterIP: `10.96.0.${i + 1}`, ports: [{ name: "p80", protocol: "TCP" as const, port: 80 }] },
+    });
+    endpointSlices.push({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { ...meta, name: `svc${i}-x`, labels: { "kubernetes.io/service-name": meta.name } },
+      addressType: "IPv4" as const,
+      endpoints: Array.from({ length: eps - first(i) }, (_, k) => ({ addresses: [`10.180.${i}.${first(i) + k + 1}`] })),
+      ports: [{ name: "p80", protocol: "TCP" as const, port: 80 }],
+    });
+  }
+  return render(
+    { services, endpointSlices, node: { name: "n1", ips: ["192.168.0.2"] } },
+    { clusterCIDRs: large ? [] : ["10.0.0.0/8"], largeClusterEndpointsThreshold: large ? 1 : 1000 },
+  ).payload;
 }
 
 describe("semantic diff", () => {
@@ -73,6 +113,74 @@ describe("semantic diff", () => {
       ["10.180.0.4:80"],
     );
   });
+
+  it("a diff where most services changed names every one (past the namer's switch from searches to an index)", () => {
+    // 60 services; in the new dump every one lost its first endpoint and every fifth is gone: ~70 lookups each of
+    // jumps and service names, past ChainNamer's default of 32 searches.
+    const n = 60;
+    const removed = (i: number) => i % 5 === 0;
+    const d = diffDumps(
+      parseRules(
+        payload(
+          n,
+          3,
+          () => false,
+          () => 0,
+        ),
+      ),
+      parseRules(payload(n, 3, removed, () => 1)),
+    );
+    const got = new Map(d.services.map((s) => [s.service, s]));
+    assert.equal(got.size, n);
+    for (let i = 0; i < n; i++) {
+      const s = got.get(`ns${i % 7}/svc${i}:p80`);
+      assert.ok(s, `svc${i} reported`);
+      assert.equal(s.change, removed(i) ? "removed" : "changed");
+      const gone = removed(i) ? [1, 2, 3] : [1];
+      assert.deepEqual(
+        s.endpointsRemoved.map((e) => e.endpoint),
+        gone.map((k) => `10.180.${i}.${k}:80`),
+      );
+      assert.deepEqual(s.endpointsAdded, []);
+    }
+    assert.deepEqual(d.chains, []);
+  });
+
+  for (const large of [false, true]) {
+    it(`the namer gives the same meanings searching the text or indexing it${large ? " (large-cluster mode)" : ""}`, () => {
+      const dumps = [
+        parseRules(
+          payload(
+            40,
+            2,
+            () => false,
+            () => 0,
+            large,
+          ),
+        ),
+        parseRules(
+          payload(
+            40,
+            2,
+            (i) => i % 3 === 0,
+            () => 1,
+            large,
+          ),
+        ),
+      ];
+      const chains = new Set<string>();
+      for (const d of dumps) for (const c of d.tables.get("nat")!.chains.keys()) if (chainKind(c)) chains.add(c);
+      assert.ok(chains.size > 100);
+      const searching = new ChainNamer(dumps, Number.POSITIVE_INFINITY);
+      const indexed = new ChainNamer(dumps, 0);
+      for (const c of chains) assert.deepEqual(indexed.meaning(c), searching.meaning(c), c);
+      for (let i = 0; i < 40; i++)
+        for (const k of [0, 1]) {
+          const svc = `ns${i % 7}/svc${i}:p80`;
+          assert.equal(indexed.isNamedIn(k, svc), searching.isNamedIn(k, svc), `${svc} in dump ${k}`);
+        }
+    });
+  }
 
   it("reports a removed service with its endpoints, and nothing else", () => {
     const without1 = KUBE_PROXY_OVERALL.split("\n")
