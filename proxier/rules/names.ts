@@ -33,7 +33,7 @@ const PROTOS = ["tcp", "udp", "sctp"];
 /** Chains whose rules jump to per-service chains and carry the service's name in their comments. */
 export const SHARED_CHAINS = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"];
 const SHARED = SHARED_CHAINS;
-/** See ChainNamer.searchMore. */
+/** See ChainNamer.pastSearchBudget. */
 const SEARCHES_BEFORE_INDEX = 32;
 
 export function chainKind(chain: string): ServiceChainKind | null {
@@ -91,7 +91,7 @@ export class ChainNamer {
   private searches = 0;
   private jumpIndex: Map<string, string[]> | null = null;
 
-  /** `searchesBeforeIndex`: see searchMore (tests pass 0 and Infinity to compare both ways). */
+  /** `searchesBeforeIndex`: see pastSearchBudget (tests pass 0 and Infinity to compare both ways). */
   constructor(
     readonly dumps: Dump[],
     private readonly searchesBeforeIndex = SEARCHES_BEFORE_INDEX,
@@ -126,7 +126,7 @@ export class ChainNamer {
   private jumpsTo(hash: string): string[] {
     let list = this.sharedJumps.get(hash);
     if (list) return list;
-    if (!this.jumpIndex && this.searchMore()) this.jumpIndex = this.indexJumps();
+    if (!this.jumpIndex && this.pastSearchBudget()) this.jumpIndex = this.indexJumps();
     if (this.jumpIndex) {
       list = this.jumpIndex.get(hash) ?? [];
       this.sharedJumps.set(hash, list);
@@ -144,11 +144,11 @@ export class ChainNamer {
   }
 
   /**
-   * True while searching the text is still the cheaper way. Each search scans the shared chains (a 10k-service
-   * KUBE-SERVICES is ~1.5 MB), so a diff where thousands of services changed spent ~9 of its ~15 s in searches;
-   * one pass over every line costs about as much as a few dozen searches.
+   * Counts one more lookup; true once past the search budget, when indexing every line is the cheaper way. Each
+   * search scans the shared chains (a 10k-service KUBE-SERVICES is ~1.5 MB), so a diff where thousands of services
+   * changed spent ~9 of its ~15 s in searches; one pass over every line costs about as much as a few dozen searches.
    */
-  private searchMore(): boolean {
+  private pastSearchBudget(): boolean {
     return ++this.searches > this.searchesBeforeIndex;
   }
 
@@ -184,7 +184,7 @@ export class ChainNamer {
 
   /** `servicesNamedIn(i).has(service)`, by searching the text for the name instead of collecting every name. */
   isNamedIn(i: number, service: string): boolean {
-    if (this.sharedServices || this.searchMore()) return this.servicesNamedIn(i).has(service);
+    if (this.sharedServices || this.pastSearchBudget()) return this.servicesNamedIn(i).has(service);
     for (const text of this.shared()[i] ?? [])
       for (const line of linesContaining(text, service))
         if (commentOfLine(line).match(SERVICE_NAME_G)?.includes(service)) return true;
