@@ -2,7 +2,8 @@
  * The renderer writes rule text into reused byte buffers (latin1, one byte per character) and falls back to
  * joined string pieces when a character does not fit in a byte. These properties pin the text that path produces:
  * on random clusters (every service type and policy, render options at random, service and port names with
- * latin1 and wider characters, endpoint ports that are strings with such characters), the byte-buffer text equals the pieces text, each table's text agrees with the per-chain rule lists,
+ * latin1 and wider characters, endpoint ports that are strings with such characters), the byte-buffer text equals
+ * the pieces text, each table's text agrees with the per-chain rule lists,
  * and renders that reuse earlier renders' fragments (some objects replaced, results read in any order, also after
  * later renders) give the same text and rules as a cold render of the same objects, also after a render that threw
  * part-way.
