@@ -138,3 +138,11 @@ buildAddon(
   ["node_api.h", "openssl/sha.h"],
   "the iptables renderer hashes chain names with crypto.hash (no native chain-name hash)",
 );
+// The renderer's per-endpoint lines written natively into its byte sink (proxier/iptables/native/linewriter.c);
+// without it proxier/iptables/render.ts builds each line as a string and copies it (same text).
+buildAddon(
+  "proxier/iptables/native/linewriter.c",
+  "dist/proxier/iptables/native/podwire_linewriter.node",
+  ["node_api.h"],
+  "the iptables renderer builds its per-endpoint lines as strings (no native line writer)",
+);

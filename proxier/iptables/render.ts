@@ -24,6 +24,7 @@
 import type { EndpointSlice, Service } from "../../src/api/index.js";
 import { isServiceChainName } from "./hash.js";
 import { type Family, type ParsedIP, cidrContains, parseCIDR, parseIP } from "./ip.js";
+import { type NativeLineWriter, lineWriter } from "./linewriter.js";
 import {
   type EndpointInfo,
   type ServicePortInfo,
@@ -268,6 +269,28 @@ class PieceSink {
     if (at >= 0) writeLatin1(this.bytes, s, at, s.length);
     return this;
   }
+  /**
+   * Room for `n` characters that `lw` will write (and the two bytes past them it may touch), `lw` aimed at this
+   * sink's buffer; where they go. Only when the text goes into the bytes (`bytesKept`).
+   */
+  room(n: number, lw: NativeLineWriter): number {
+    const need = this.len + n + 2;
+    if (need > this.bytes.length) this.grow(need);
+    if (aimedAt !== this.bytes) {
+      lw.target(this.bytes);
+      aimedAt = this.bytes;
+    }
+    return this.len;
+  }
+  /** The native writer wrote up to `end`, where the caller expected it to (`room`'s start plus its `n`). */
+  wrote(end: number, expected: number): void {
+    if (end !== expected) throw new Error(`render: native line writer wrote to ${end}, expected ${expected}`);
+    this.len = end;
+  }
+  /** True when the text goes into the bytes (not kept as pieces). */
+  get bytesKept(): boolean {
+    return this.pieces === null;
+  }
   /** Room for `s` in the bytes: where it goes, or -1 when pieces are kept (then `s` is kept as one). */
   private claim(s: string): number {
     const at = this.len;
@@ -301,6 +324,9 @@ class PieceSink {
     return this.bytes.toString("latin1", 0, this.len);
   }
 }
+
+/** The buffer the native line writer writes to (it keeps a reference; aimed anew when a sink grows). */
+let aimedAt: Buffer | null = null;
 
 /** One sink per table (a port writes to both), reused by every render (render is synchronous). */
 const sinks = { filter: new PieceSink(), nat: new PieceSink() };
@@ -380,6 +406,14 @@ class TableFragment {
         return;
       }
     }
+  }
+  /** The sink, for lines the native line writer writes (marked with `mark` first). */
+  sinkOf(): PieceSink {
+    return this.sink;
+  }
+  /** True when this port's text goes into the sink's bytes (the native line writer can write it). */
+  get bytesKept(): boolean {
+    return this.sink.bytesKept;
   }
   /** Declares a chain of this port. */
   own(chain: string): void {
@@ -1060,11 +1094,32 @@ function renderServicePort(
   const masqMid = flat(" ", sepComment, "-s ");
   if (!sp.sessionAffinityClientIP) {
     const dnatMid = flat(" ", sepComment, mp, " -j DNAT --to-destination ");
-    for (const ep of allReachableEndpoints) {
-      const c = ep.chain;
-      nat.own(c);
-      nat.mark(c);
-      nat.mark(c).putLatin1(`-A ${c}${masqMid}${ep.ip} -j KUBE-MARK-MASQ\n-A ${c}${dnatMid}${ep.endpoint}\n`);
+    const lw = nat.bytesKept ? lineWriter() : null;
+    if (lw) {
+      const m = allReachableEndpoints.length;
+      const { chains, ips, eps } = lineParts;
+      let n = m * (SEP_FIXED + masqMid.length + dnatMid.length);
+      for (let i = 0; i < m; i++) {
+        const ep = allReachableEndpoints[i]!;
+        const c = ep.chain;
+        nat.own(c);
+        nat.mark(c);
+        nat.mark(c);
+        chains[i] = c;
+        ips[i] = ep.ip;
+        eps[i] = ep.endpoint;
+        n += 2 * c.length + ep.ip.length + ep.endpoint.length;
+      }
+      const sink = nat.sinkOf();
+      const at = sink.room(n, lw);
+      sink.wrote(lw.sepLines(at, m, chains, ips, eps, masqMid, dnatMid), at + n);
+    } else {
+      for (const ep of allReachableEndpoints) {
+        const c = ep.chain;
+        nat.own(c);
+        nat.mark(c);
+        nat.mark(c).putLatin1(`-A ${c}${masqMid}${ep.ip} -j KUBE-MARK-MASQ\n-A ${c}${dnatMid}${ep.endpoint}\n`);
+      }
     }
   } else {
     const recentMid = flat(" ", sepComment, "-m recent --name ");
@@ -1108,8 +1163,29 @@ function writeServiceToEndpointRules(
   }
   const statMid = largeClusterMode ? STAT_MID[0] : STAT_MID[1];
   const lastMid = largeClusterMode ? LAST_MID[0] : LAST_MID[1];
-  // One string per line, copied natively (checked in renderServicePort).
+  // One string per line, copied natively (checked in renderServicePort); or its parts, by the native writer.
   const n = endpoints.length;
+  const lw = nat.bytesKept ? lineWriter() : null;
+  if (lw && n > 0) {
+    const { chains, eps } = lineParts;
+    const jumps = probabilityJumpsFor(n);
+    let len = n * (head.length + 1) + (n - 1) * statMid.length + lastMid.length;
+    for (let i = 0; i < n; i++) {
+      const ep = endpoints[i]!;
+      nat.mark(chain);
+      chains[i] = ep.chain;
+      len += ep.chain.length;
+      if (!largeClusterMode) {
+        eps[i] = ep.endpoint;
+        len += ep.endpoint.length;
+      }
+      if (i < n - 1) len += jumps[i]!.length;
+    }
+    const sink = nat.sinkOf();
+    const at = sink.room(len, lw);
+    sink.wrote(lw.svcLines(at, n, largeClusterMode ? null : eps, jumps, chains, head, statMid, lastMid), at + len);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
     const out = nat.mark(chain);
@@ -1118,6 +1194,9 @@ function writeServiceToEndpointRules(
     else out.putLatin1(`${head}${e}${lastMid}${ep.chain}\n`);
   }
 }
+
+/** The characters of the two endpoint-chain lines besides the chain (twice), IP, endpoint and the port's parts. */
+const SEP_FIXED = "-A ".length + " -j KUBE-MARK-MASQ\n-A ".length + "\n".length;
 
 /** The pieces between a line's comment and its probability / jump: [large-cluster mode (no comment), with comment]. */
 const STAT_MID = ["-m statistic --mode random --probability ", `" -m statistic --mode random --probability `];
@@ -1132,6 +1211,20 @@ function probabilityJump(n: number): string {
   if (n < 100_000) probabilityJumps[n] = s;
   return s;
 }
+
+const probabilityJumpLists: string[][] = [];
+/** `probabilityJump(n - i)` for i < n - 1: the jumps of a chain with n endpoints, one list per n. */
+function probabilityJumpsFor(n: number): readonly string[] {
+  const cached = probabilityJumpLists[n];
+  if (cached) return cached;
+  const list: string[] = [];
+  for (let i = 0; i < n - 1; i++) list.push(probabilityJump(n - i));
+  if (n < 100_000) probabilityJumpLists[n] = list;
+  return list;
+}
+
+/** Scratch lists of the native line writer's per-endpoint parts (filled per call, never shrunk; render is synchronous). */
+const lineParts = { chains: [] as string[], ips: [] as string[], eps: [] as string[] };
 
 /** The concatenation of `pieces` as one flat string (a piece used for many lines is then copied, not walked). */
 function flat(...pieces: string[]): string {

@@ -6,12 +6,14 @@
  * the pieces text, each table's text agrees with the per-chain rule lists,
  * and renders that reuse earlier renders' fragments (some objects replaced, results read in any order, also after
  * later renders) give the same text and rules as a cold render of the same objects, also after a render that threw
- * part-way.
+ * part-way. The byte-buffer text is written both ways: the per-endpoint lines by the native line writer (when
+ * built) and as strings copied in.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { EndpointSlice, Service } from "../../../src/api/index.js";
+import { nativeLineWriter, useNativeLineWriter } from "../../../proxier/iptables/linewriter.js";
 import { type RenderOptions, type RenderResult, render, renderAsPieces } from "../../../proxier/iptables/render.js";
 import { type Cluster, clusterArb } from "../../../proxier/testing/index.js";
 import { runs } from "../../support/runs.js";
@@ -130,6 +132,8 @@ const orderArb = fc.shuffledSubarray(["payload", "rules", "meta"] as const, { mi
 
 describe("render text (byte buffers, pieces fallback, reused fragments)", () => {
   it("byte-buffer text equals the pieces text and agrees with the per-chain lists", () => {
+    // CI builds the native line writer (gcc and Node's headers are installed).
+    if (process.env.CI) assert.ok(nativeLineWriter, "native line writer not built");
     let wide = 0;
     let latin1 = 0;
     fc.assert(
@@ -142,8 +146,17 @@ describe("render text (byte buffers, pieces fallback, reused fragments)", () => 
         (c0, opts, i, suffix, where) => {
           const c = renamed(c0, i, suffix, where);
           const bytes = render(structuredClone(c), opts);
+          let strings: RenderResult;
+          try {
+            useNativeLineWriter(false);
+            strings = render(structuredClone(c), opts);
+          } finally {
+            useNativeLineWriter(true);
+          }
           const pieces = renderAsPieces(structuredClone(c), opts);
-          assert.deepEqual(view(bytes, ["payload", "rules", "meta"]), view(pieces, ["payload", "rules", "meta"]));
+          const want = view(pieces, ["payload", "rules", "meta"]);
+          assert.deepEqual(view(bytes, ["payload", "rules", "meta"]), want);
+          assert.deepEqual(view(strings, ["meta", "rules", "payload"]), pick(want, ["meta", "rules", "payload"]));
           assertTextMatchesLists(bytes);
           if (/[^\u0000-\u00ff]/.test(bytes.payload)) wide++;
           else if (/[\u0080-\u00ff]/.test(bytes.payload)) latin1++;
