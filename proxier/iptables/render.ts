@@ -24,7 +24,7 @@
 import type { EndpointSlice, Service } from "../../src/api/index.js";
 import { isServiceChainName } from "./hash.js";
 import { type Family, type ParsedIP, cidrContains, parseCIDR, parseIP } from "./ip.js";
-import { type NativeLineWriter, lineWriter } from "./linewriter.js";
+import { type NativeLineWriter, lineWriter, packEndpoints } from "./linewriter.js";
 import {
   type EndpointInfo,
   type ServicePortInfo,
@@ -1096,23 +1096,20 @@ function renderServicePort(
     const dnatMid = flat(" ", sepComment, mp, " -j DNAT --to-destination ");
     const lw = nat.bytesKept ? lineWriter() : null;
     if (lw) {
-      const m = allReachableEndpoints.length;
-      const { chains, ips, eps } = lineParts;
-      let n = m * (SEP_FIXED + masqMid.length + dnatMid.length);
-      for (let i = 0; i < m; i++) {
-        const ep = allReachableEndpoints[i]!;
+      const packed = packEndpoints(allReachableEndpoints);
+      for (const ep of allReachableEndpoints) {
         const c = ep.chain;
         nat.own(c);
         nat.mark(c);
         nat.mark(c);
-        chains[i] = c;
-        ips[i] = ep.ip;
-        eps[i] = ep.endpoint;
-        n += 2 * c.length + ep.ip.length + ep.endpoint.length;
       }
+      // Per endpoint: the fixed parts, the chain twice, the IP and the endpoint (the packed text less its 3
+      // separators has each once).
+      const n =
+        packed.count * (SEP_FIXED + masqMid.length + dnatMid.length - 3) + packed.text.length + packed.chainChars;
       const sink = nat.sinkOf();
       const at = sink.room(n, lw);
-      sink.wrote(lw.sepLines(at, m, chains, ips, eps, masqMid, dnatMid), at + n);
+      sink.wrote(lw.sepLines(at, packed.text, masqMid, dnatMid), at + n);
     } else {
       for (const ep of allReachableEndpoints) {
         const c = ep.chain;
@@ -1167,23 +1164,19 @@ function writeServiceToEndpointRules(
   const n = endpoints.length;
   const lw = nat.bytesKept ? lineWriter() : null;
   if (lw && n > 0) {
-    const { chains, eps } = lineParts;
-    const jumps = probabilityJumpsFor(n);
-    let len = n * (head.length + 1) + (n - 1) * statMid.length + lastMid.length;
-    for (let i = 0; i < n; i++) {
-      const ep = endpoints[i]!;
-      nat.mark(chain);
-      chains[i] = ep.chain;
-      len += ep.chain.length;
-      if (!largeClusterMode) {
-        eps[i] = ep.endpoint;
-        len += ep.endpoint.length;
-      }
-      if (i < n - 1) len += jumps[i]!.length;
-    }
+    const packed = packEndpoints(endpoints);
+    const jumps = probabilityJumpTextFor(n);
+    for (let i = 0; i < n; i++) nat.mark(chain);
+    const len =
+      n * (head.length + 1) +
+      (n - 1) * statMid.length +
+      (jumps.length - (n - 1)) +
+      lastMid.length +
+      packed.chainChars +
+      (largeClusterMode ? 0 : packed.endpointChars);
     const sink = nat.sinkOf();
     const at = sink.room(len, lw);
-    sink.wrote(lw.svcLines(at, n, largeClusterMode ? null : eps, jumps, chains, head, statMid, lastMid), at + len);
+    sink.wrote(lw.svcLines(at, packed.text, jumps, head, statMid, lastMid, !largeClusterMode), at + len);
     return;
   }
   for (let i = 0; i < n; i++) {
@@ -1212,19 +1205,16 @@ function probabilityJump(n: number): string {
   return s;
 }
 
-const probabilityJumpLists: string[][] = [];
-/** `probabilityJump(n - i)` for i < n - 1: the jumps of a chain with n endpoints, one list per n. */
-function probabilityJumpsFor(n: number): readonly string[] {
-  const cached = probabilityJumpLists[n];
-  if (cached) return cached;
-  const list: string[] = [];
-  for (let i = 0; i < n - 1; i++) list.push(probabilityJump(n - i));
-  if (n < 100_000) probabilityJumpLists[n] = list;
-  return list;
+const probabilityJumpTexts: string[] = [];
+/** `probabilityJump(n - i)` + "\n" for i < n - 1, joined: the jumps of a chain with n endpoints, for the writer. */
+function probabilityJumpTextFor(n: number): string {
+  const cached = probabilityJumpTexts[n];
+  if (cached !== undefined) return cached;
+  let s = "";
+  for (let i = 0; i < n - 1; i++) s += `${probabilityJump(n - i)}\n`;
+  if (n < 100_000) probabilityJumpTexts[n] = s;
+  return s;
 }
-
-/** Scratch lists of the native line writer's per-endpoint parts (filled per call, never shrunk; render is synchronous). */
-const lineParts = { chains: [] as string[], ips: [] as string[], eps: [] as string[] };
 
 /** The concatenation of `pieces` as one flat string (a piece used for many lines is then copied, not walked). */
 function flat(...pieces: string[]): string {
