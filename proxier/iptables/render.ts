@@ -374,16 +374,11 @@ class TableFragment {
   }
   /** Writes `-A chain rest`. */
   line(chain: string, rest: string): void {
-    this.start(chain).put(rest).put("\n");
+    // One native copy: a port's lines are made of its name and protocol (checked by renderServicePort before its
+    // first line, see unlessLatin1), canonical IPs and CIDRs, numbers, chain names and constants.
+    this.mark(chain).putLatin1(`-A ${chain} ${rest}\n`);
   }
-  /**
-   * Starts `-A chain `; the caller puts the rest of the line onto the returned sink, ending with "\n". For the
-   * hot lines (per endpoint): the pieces go into the text as they are, no intermediate string per line.
-   */
-  start(chain: string): PieceSink {
-    return this.mark(chain).put("-A ").put(chain).put(" ");
-  }
-  /** Like `start`, but the caller writes the whole line, `-A chain ` included. */
+  /** Notes a line of `chain`; the caller writes the whole line, `-A chain ` included, onto the returned sink. */
   mark(chain: string): PieceSink {
     this.lineChain.push(this.touch(chain));
     this.ruleCount++;
@@ -942,9 +937,9 @@ function renderServicePort(
     }
   }
   const mp = `-m ${p} -p ${p}`;
-  // The per-endpoint lines are copied into the byte sink natively (putLatin1), without put's per-character check.
-  // Their parts from the input are checked here once: the port's name and protocol, the endpoints' ports (chain
-  // names, canonical IPs and numbers are ASCII by construction).
+  // The port's lines are copied into the byte sink natively (putLatin1, the native line writer), without put's
+  // per-character check. Their parts from the input are checked here once, before the first line: the port's name
+  // and protocol, the endpoints' ports (chain names, canonical IPs and CIDRs, and numbers are ASCII by construction).
   nat.unlessLatin1(S);
   nat.unlessLatin1(p);
   nat.unlessNumericPorts(allEndpoints);
@@ -952,7 +947,7 @@ function renderServicePort(
   // ClusterIP capture.
   const clusterMatch = `-m comment --comment "${S} cluster IP" ${mp} -d ${sp.clusterIP} --dport ${port}`;
   if (hasInternalEndpoints) {
-    nat.start(Chains.services).put(clusterMatch).put(" -j ").put(internalPolicyChain).put("\n");
+    nat.line(Chains.services, `${clusterMatch} -j ${internalPolicyChain}`);
   } else {
     filter.line(
       Chains.services,
@@ -1030,9 +1025,8 @@ function renderServicePort(
 
   // Internal traffic: masquerade off-cluster sources.
   if (hasInternalEndpoints) {
-    if (g.masqueradeAll) nat.start(internalPolicyChain).put(clusterMatch).put(" -j KUBE-MARK-MASQ\n");
-    else if (g.clusterCIDR)
-      nat.start(internalPolicyChain).put(clusterMatch).put(" ! -s ").put(g.clusterCIDR).put(" -j KUBE-MARK-MASQ\n");
+    if (g.masqueradeAll) nat.line(internalPolicyChain, `${clusterMatch} -j KUBE-MARK-MASQ`);
+    else if (g.clusterCIDR) nat.line(internalPolicyChain, `${clusterMatch} ! -s ${g.clusterCIDR} -j KUBE-MARK-MASQ`);
   }
 
   // External traffic chain.
