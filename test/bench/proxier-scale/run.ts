@@ -16,13 +16,15 @@
  *
  *   npm run build && node dist/test/bench/proxier-scale/run.js [--sizes 1000,10000] [--nft-timeout 300]
  */
+import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { cpus, hostname, loadavg } from "node:os";
 import { IptablesRunner } from "../../../src/netlinux/iptables.js";
-import { addNetns, delNetns, runIn } from "../../../src/netlinux/netns.js";
+import { addNetns, delNetns, listNetns, runIn } from "../../../src/netlinux/netns.js";
 import { chainHashEngine } from "../../../proxier/iptables/hash.js";
+import { nativeLineWriter } from "../../../proxier/iptables/linewriter.js";
 import { IptablesProxier } from "../../../proxier/iptables/proxier.js";
 import { render } from "../../../proxier/iptables/render.js";
 import { ChangeTracker } from "../../../proxier/iptables/tracker.js";
@@ -80,13 +82,46 @@ function renderPayload(n: number): string {
   ).payload;
 }
 
+/** Namespaces this run has made and not yet deleted (a signal handler deletes them: `finally` does not run then). */
+const live = new Set<string>();
+
 async function withNs<T>(tag: string, fn: (ns: string) => Promise<T>): Promise<T> {
   const ns = `pwbench-${tag}-${process.pid}`;
+  live.add(ns);
   await addNetns(ns);
   try {
     return await fn(ns);
   } finally {
     await delNetns(ns);
+    live.delete(ns);
+  }
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    for (const ns of live) spawnSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
+
+/** True when a process with this PID exists (EPERM: it does, owned by someone else). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Deletes namespaces left by bench runs that died without cleaning up (SIGKILL): `pwbench-TAG-PID`, PID gone. */
+async function deleteStaleNamespaces(): Promise<void> {
+  for (const ns of listNetns("pwbench-")) {
+    const pid = Number(/-(\d+)$/.exec(ns)?.[1] ?? Number.NaN);
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) {
+      console.log(`deleting ${ns}, left by bench run ${pid} (no longer running)`);
+      await delNetns(ns);
+    }
   }
 }
 
@@ -281,8 +316,9 @@ async function bench(n: number) {
 }
 
 console.log(
-  `proxier-scale on ${hostname()} (${cpus().length}× ${cpus()[0]?.model ?? "cpu"}), node ${process.version}, ${new Date().toISOString()}; chain-name hash: ${chainHashEngine}`,
+  `proxier-scale on ${hostname()} (${cpus().length}× ${cpus()[0]?.model ?? "cpu"}), node ${process.version}, ${new Date().toISOString()}; chain-name hash: ${chainHashEngine}; line writer: ${nativeLineWriter ? "native" : "js"}`,
 );
+await deleteStaleNamespaces();
 console.log(
   (await runIn(null, "iptables-legacy", ["--version"])).stdout.trim(),
   "/",
