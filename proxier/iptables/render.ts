@@ -270,11 +270,11 @@ class PieceSink {
     return this;
   }
   /**
-   * Room for `n` characters that `lw` will write (and the two bytes past them it may touch), `lw` aimed at this
-   * sink's buffer; where they go. Only when the text goes into the bytes (`bytesKept`).
+   * Room for `n` characters that `lw` will write, `lw` aimed at this sink's buffer; where they go. Only when the
+   * text goes into the bytes and will be kept (`bytesKept`).
    */
   room(n: number, lw: NativeLineWriter): number {
-    const need = this.len + n + 2;
+    const need = this.len + n;
     if (need > this.bytes.length) this.grow(need);
     if (aimedAt !== this.bytes) {
       lw.target(this.bytes);
@@ -287,9 +287,13 @@ class PieceSink {
     if (end !== expected) throw new Error(`render: native line writer wrote to ${end}, expected ${expected}`);
     this.len = end;
   }
-  /** True when the text goes into the bytes (not kept as pieces). */
+  /**
+   * True when the text goes into the bytes and will be kept: not as pieces, and no character so far needed more
+   * than a byte (then the render is redone as pieces, and what the input holds — a port given as text, say — is
+   * written the plain way).
+   */
   get bytesKept(): boolean {
-    return this.pieces === null;
+    return this.pieces === null && this.bits <= 255;
   }
   /** Room for `s` in the bytes: where it goes, or -1 when pieces are kept (then `s` is kept as one). */
   private claim(s: string): number {

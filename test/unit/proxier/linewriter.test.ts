@@ -140,6 +140,29 @@ describe("native line writer", { skip: nativeLineWriter ? false : "not built (no
 });
 
 describe("render with and without the native line writer", () => {
+  it("renders a port given as text with a space or a newline (a hand-written file) like the pieces path", () => {
+    const svc: Service = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "s", namespace: "ns" },
+      spec: { clusterIP: "10.96.0.1", ports: [{ name: "p", port: 80, protocol: "TCP" }] },
+    };
+    for (const port of ["80\n-A X", "8 0", "\u00e980"]) {
+      const slice: EndpointSlice = {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "s-x", namespace: "ns", labels: { "kubernetes.io/service-name": "s" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: ["10.244.0.1"] }, { addresses: ["10.244.0.2"] }],
+        ports: [{ name: "p", port: port as unknown as number, protocol: "TCP" }],
+      };
+      const input = () => ({ services: [structuredClone(svc)], endpointSlices: [structuredClone(slice)], node });
+      const want = renderAsPieces(input(), {}).payload;
+      assert.ok(want.includes(`10.244.0.2:${port}`), JSON.stringify(port));
+      assert.equal(render(input(), {}).payload, want, JSON.stringify(port));
+    }
+  });
+
   it("gives the same text when the table's buffer grows mid-render (the writer is aimed at each new buffer)", () => {
     // 400 services × 12 endpoints: the nat text (~1.6 MB) outgrows the sink's buffer several times over.
     const services: Service[] = [];
