@@ -26,8 +26,8 @@ typedef struct {
   unsigned char *buf;
   size_t cap;
   napi_ref ref; /* keeps the target buffer alive while it is the target */
-  char *scratch[2];
-  size_t scratch_cap[2];
+  char *scratch[5]; /* one per string argument of a call: packed, jumps and three parts */
+  size_t scratch_cap[5];
 } state_t;
 
 static napi_value fail(napi_env env, const char *msg) {
@@ -58,14 +58,14 @@ static bool read_string(napi_env env, state_t *st, int k, napi_value v, const ch
   return true;
 }
 
-/* A constant part of the lines, read once per call. */
+/* A string argument of a call, read whole into a scratch (a constant part of the lines: any length). */
 typedef struct {
-  char s[1024];
+  const char *s;
   size_t n;
 } part_t;
 
-static bool get_part(napi_env env, napi_value v, part_t *p) {
-  return napi_get_value_string_latin1(env, v, p->s, sizeof p->s, &p->n) == napi_ok && p->n < sizeof p->s - 1;
+static bool get_part(napi_env env, state_t *st, int k, napi_value v, part_t *p) {
+  return read_string(env, st, k, v, &p->s, &p->n);
 }
 
 /* The environment's state with a target set, `at` read from v (inside the buffer); NULL otherwise. */
@@ -131,8 +131,8 @@ static napi_value sep_lines(napi_env env, napi_callback_info info) {
   part_t masq_mid, dnat_mid;
   state_t *st;
   if (!get_args(env, info, 4, argv) || (st = get_target(env, argv[0], &at)) == NULL ||
-      !read_string(env, st, 0, argv[1], &p, &n) || !get_part(env, argv[2], &masq_mid) ||
-      !get_part(env, argv[3], &dnat_mid))
+      !read_string(env, st, 0, argv[1], &p, &n) || !get_part(env, st, 2, argv[2], &masq_mid) ||
+      !get_part(env, st, 3, argv[3], &dnat_mid))
     return fail(env, SEP_USAGE);
   const char *limit = p + n;
   while (p < limit) {
@@ -159,7 +159,8 @@ static napi_value svc_lines(napi_env env, napi_callback_info info) {
   state_t *st;
   if (!get_args(env, info, 7, argv) || (st = get_target(env, argv[0], &at)) == NULL ||
       !read_string(env, st, 0, argv[1], &p, &n) || !read_string(env, st, 1, argv[2], &j, &jn) ||
-      !get_part(env, argv[3], &head) || !get_part(env, argv[4], &stat_mid) || !get_part(env, argv[5], &last_mid) ||
+      !get_part(env, st, 2, argv[3], &head) || !get_part(env, st, 3, argv[4], &stat_mid) ||
+      !get_part(env, st, 4, argv[5], &last_mid) ||
       napi_get_value_bool(env, argv[6], &with_ep) != napi_ok)
     return fail(env, SVC_USAGE);
   const char *limit = p + n, *jlimit = j + jn;
@@ -182,8 +183,7 @@ static void free_state(napi_env env, void *data, void *hint) {
   (void)hint;
   state_t *st = data;
   if (st->ref != NULL) napi_delete_reference(env, st->ref);
-  free(st->scratch[0]);
-  free(st->scratch[1]);
+  for (size_t k = 0; k < sizeof st->scratch / sizeof st->scratch[0]; k++) free(st->scratch[k]);
   free(st);
 }
 
