@@ -139,6 +139,9 @@ export class Topology {
   async removeNode(node: TopoNode): Promise<void> {
     // Not by prefix: "n1" is a prefix of "n10".
     for (const pod of [...node.pods]) await this.removePod(pod);
+    // Unplugged first, synchronously: deleting a namespace returns before the kernel tears it down (cleanup_net
+    // runs later, on a work queue that other tests' namespaces keep busy), and until then its veth still answers.
+    await runIn(node.ns, "ip", ["link", "del", "eth0"], { check: false });
     await delNetns(node.ns);
     const i = this.nodes.indexOf(node);
     if (i >= 0) this.nodes.splice(i, 1);
