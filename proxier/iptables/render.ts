@@ -406,7 +406,7 @@ class TableFragment {
       }
     }
   }
-  /** The sink, for lines the native line writer writes (marked with `mark` first). */
+  /** The sink, for lines whose chains were noted with `mark` first (the native line writer's, and a run of lines). */
   sinkOf(): PieceSink {
     return this.sink;
   }
@@ -1092,28 +1092,27 @@ function renderServicePort(
   const masqMid = flat(" ", sepComment, "-s ");
   if (!sp.sessionAffinityClientIP) {
     const dnatMid = flat(" ", sepComment, mp, " -j DNAT --to-destination ");
+    // Each endpoint's chain and its two lines noted first; the text follows, natively or line by line.
+    for (const ep of allReachableEndpoints) {
+      const c = ep.chain;
+      nat.own(c);
+      nat.mark(c);
+      nat.mark(c);
+    }
+    const sink = nat.sinkOf();
     const lw = nat.bytesKept ? lineWriter() : null;
     if (lw) {
       const packed = packEndpoints(allReachableEndpoints);
-      for (const ep of allReachableEndpoints) {
-        const c = ep.chain;
-        nat.own(c);
-        nat.mark(c);
-        nat.mark(c);
-      }
       // Per endpoint: the fixed parts, the chain twice, the IP and the endpoint (the packed text less its 3
       // separators has each once).
       const n =
         packed.count * (SEP_FIXED + masqMid.length + dnatMid.length - 3) + packed.text.length + packed.chainChars;
-      const sink = nat.sinkOf();
       const at = sink.room(n, lw);
       sink.wrote(lw.sepLines(at, packed.text, masqMid, dnatMid), at + n);
     } else {
       for (const ep of allReachableEndpoints) {
         const c = ep.chain;
-        nat.own(c);
-        nat.mark(c);
-        nat.mark(c).putLatin1(`-A ${c}${masqMid}${ep.ip} -j KUBE-MARK-MASQ\n-A ${c}${dnatMid}${ep.endpoint}\n`);
+        sink.putLatin1(`-A ${c}${masqMid}${ep.ip} -j KUBE-MARK-MASQ\n-A ${c}${dnatMid}${ep.endpoint}\n`);
       }
     }
   } else {
@@ -1160,11 +1159,12 @@ function writeServiceToEndpointRules(
   const lastMid = largeClusterMode ? LAST_MID[0] : LAST_MID[1];
   // One string per line, copied natively (checked in renderServicePort); or its parts, by the native writer.
   const n = endpoints.length;
+  for (let i = 0; i < n; i++) nat.mark(chain);
+  const sink = nat.sinkOf();
   const lw = nat.bytesKept ? lineWriter() : null;
   if (lw && n > 0) {
     const packed = packEndpoints(endpoints);
     const jumps = probabilityJumpTextFor(n);
-    for (let i = 0; i < n; i++) nat.mark(chain);
     const len =
       n * (head.length + 1) +
       (n - 1) * statMid.length +
@@ -1172,17 +1172,15 @@ function writeServiceToEndpointRules(
       lastMid.length +
       packed.chainChars +
       (largeClusterMode ? 0 : packed.endpointChars);
-    const sink = nat.sinkOf();
     const at = sink.room(len, lw);
     sink.wrote(lw.svcLines(at, packed.text, jumps, head, statMid, lastMid, !largeClusterMode), at + len);
     return;
   }
   for (let i = 0; i < n; i++) {
     const ep = endpoints[i]!;
-    const out = nat.mark(chain);
     const e = largeClusterMode ? "" : ep.endpoint;
-    if (i < n - 1) out.putLatin1(`${head}${e}${statMid}${probabilityJump(n - i)}${ep.chain}\n`);
-    else out.putLatin1(`${head}${e}${lastMid}${ep.chain}\n`);
+    if (i < n - 1) sink.putLatin1(`${head}${e}${statMid}${probabilityJump(n - i)}${ep.chain}\n`);
+    else sink.putLatin1(`${head}${e}${lastMid}${ep.chain}\n`);
   }
 }
 
